@@ -1,0 +1,129 @@
+"""The Task protocol: everything that differs between tasks, and nothing the trainer needs to know.
+
+One run is::
+
+    task = SomeTask(data_dir=..., max_length=...)       # plain arguments, no Hydra
+    task.setup(tokenizer)                                 # read every split, tokenise (batched, cached)
+    model = task.build_model(encoder, loss_name)          # encoder + task head (nn.Module)
+    outputs = model(batch)                                # dict of logits
+    loss = task.compute_loss(outputs, batch, loss_fn)     # the ONLY place a loss is computed
+    out = task.eval_outputs(outputs, batch)               # dict of tensors [B, ...] to gather across ranks
+    result = task.evaluate("dev", gathered)               # metrics (+ predictions to write)
+
+The trainer (``dicenlp.trainer``) drives these calls for every task; it never looks at
+``outputs.loss`` of a Hugging Face model, because swapping the loss is the point of this project.
+
+Gathering contract (single process, ``accelerate launch`` and ``torchrun`` alike):
+  * every feature carries an integer ``feature_index`` (its row in ``task.datasets[split]``), and
+    ``eval_outputs`` must return it as ``out["feature_index"]`` ([B] long);
+  * every tensor in ``eval_outputs`` has the batch on dim 0; tensors with a sequence dim (dim 1) may
+    have different lengths per batch and per rank: the trainer pads dim 1 with ``EVAL_PAD_VALUE``
+    (across ranks and across batches), drops the duplicates of the last distributed batch and hands
+    ``evaluate`` numpy arrays in ``feature_index`` order. Use the features' own lengths/masks to ignore
+    the padding; never rely on the padded values.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Value the trainer pads eval tensors with along dim 1 (chosen to be an impossible label and a very
+#: negative logit at once).
+EVAL_PAD_VALUE = -100
+
+#: The losses whose binary form uses one logit and a sigmoid (the "dice family", PAPER.md §2.4–2.7).
+DICE_FAMILY = frozenset({"dl", "tl", "dsc"})
+
+
+def binary_output_form(loss_name: str) -> str:
+    """How a model scores a *binary* decision (paraphrase or not, sentence positive or not) for a loss.
+
+    One rule shared by every task: the dice family (``dl``, ``tl``, ``dsc``) scores a binary decision with
+    one logit and a sigmoid, as the official code does for MRPC and for MRC start/end tokens; ``ce``,
+    ``wce`` and ``fl`` use a 2-way softmax. (A 2-way softmax on logits (a, b) equals a sigmoid on b - a,
+    so CE/FL lose nothing.) Multi-class decisions always use a C-way softmax and the dice family is then
+    one-vs-rest per class inside the loss.
+
+    Returns ``"sigmoid"`` (model emits 1 logit) or ``"softmax"`` (model emits 2 logits).
+    """
+    name = loss_name.lower()
+    if name in DICE_FAMILY:
+        return "sigmoid"
+    if name in {"ce", "wce", "fl"}:
+        return "softmax"
+    raise ValueError(f"unknown loss {loss_name!r}; expected one of ce, wce, fl, dl, tl, dsc")
+
+
+@dataclass
+class EvalResult:
+    """What ``Task.evaluate`` returns.
+
+    metrics: flat ``{name: float}``; must contain the task's ``primary_metric``. Values are percentages
+        where the paper reports percentages (F1 93.33, not 0.9333).
+    predictions: JSON-serialisable predictions, written to ``<run>/predictions_<split>.json``.
+    extra_files: additional JSON files to write into the run directory, ``{filename: object}``
+        (e.g. SQuAD's ``nbest_predictions.json``, ``null_odds.json``).
+    """
+
+    metrics: dict[str, float]
+    predictions: Any = None
+    extra_files: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(abc.ABC):
+    """Base class of every task. Subclasses take plain constructor arguments (no Hydra objects).
+
+    Attributes set by subclasses:
+        name: short task name, e.g. ``"wsj"`` or ``"conll03"`` (as in the paper's tables).
+        primary_metric: key of ``EvalResult.metrics`` that selects the best checkpoint (higher is better).
+        datasets: after ``setup``, ``{split: torch Dataset}`` of features (``"train"``, ``"dev"``, and
+            ``"test"`` when the dataset has one), each item a dict with a ``feature_index``.
+    """
+
+    name: str = "task"
+    primary_metric: str = "f1"
+
+    def __init__(self) -> None:
+        self.datasets: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- data
+    @abc.abstractmethod
+    def setup(self, tokenizer) -> None:
+        """Read the raw splits, validate them and tokenise them into ``self.datasets``."""
+
+    @abc.abstractmethod
+    def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Pad a list of features into a batch of tensors (dynamic padding to the longest)."""
+
+    def label_counts(self) -> torch.Tensor:
+        """Training-label counts per class (for WCE weights, PAPER.md §2.3). Optional."""
+        raise NotImplementedError(f"task {self.name!r} does not provide label counts (needed by loss=wce)")
+
+    # ----------------------------------------------------------------- model and loss
+    @abc.abstractmethod
+    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
+        """Put the task head on ``encoder`` (any ``AutoModel``). The head may depend on the loss
+        (see ``binary_output_form``). ``model(batch)`` returns a dict of logits."""
+
+    @abc.abstractmethod
+    def compute_loss(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
+                     loss_fn: nn.Module) -> torch.Tensor:
+        """The training objective from the model's logits and the configured loss function."""
+
+    # ----------------------------------------------------------------- evaluation
+    @abc.abstractmethod
+    def eval_outputs(self, outputs: Mapping[str, torch.Tensor],
+                     batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Tensors to gather for evaluation (batch on dim 0, must include ``feature_index``).
+        Keep them small: decoded predictions where possible, logits only where post-processing needs them."""
+
+    @abc.abstractmethod
+    def evaluate(self, split: str, gathered: Mapping[str, np.ndarray]) -> EvalResult:
+        """Metrics for ``split`` from the gathered ``eval_outputs`` (in ``feature_index`` order, every
+        feature exactly once), computed against the dataset's original gold annotation."""
