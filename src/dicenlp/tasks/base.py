@@ -93,6 +93,10 @@ class Task(abc.ABC):
         self.datasets: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- data
+    def check_data(self) -> None:
+        """Raise ``FileNotFoundError`` naming the files to obtain and where to put them, if the data is
+        missing. Called before any model is loaded (and by ``make reproduce-*`` before a grid starts)."""
+
     @abc.abstractmethod
     def setup(self, tokenizer) -> None:
         """Read the raw splits, validate them and tokenise them into ``self.datasets``."""
