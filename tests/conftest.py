@@ -1,0 +1,70 @@
+"""Shared fixtures: compose the real Hydra configs and run the real training path on tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+#: Slices of real datasets beside the checkout (never copied into the project); tests using them skip if absent.
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+#: Settings that make any task × loss run in seconds on a CPU. They are command-line overrides, so they win
+#: over the task × loss presets, exactly as they would for a user.
+TINY_RUN = [
+    "model=tiny",
+    "logger=none",
+    "trainer.max_steps=4",
+    "trainer.batch_size=8",
+    "trainer.eval_batch_size=16",
+    "trainer.grad_accum=1",
+    "trainer.eval_every=2",
+    "trainer.warmup_ratio=0.0",
+    "trainer.mixed_precision=no",
+    "trainer.log_every=1",
+]
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data, or skip the test when that folder (or file) is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real-data slice {path} not available")
+    return path
+
+
+@pytest.fixture
+def compose_config():
+    """``compose_config(*overrides) -> DictConfig`` from configs/train.yaml (no ``${hydra:}`` needed)."""
+    from hydra import compose, initialize_config_dir
+
+    def _compose(*overrides: str, output_dir: str | Path = "unused-output-dir"):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+            return compose("train", overrides=[f"output_dir={output_dir}", *overrides])
+
+    return _compose
+
+
+@pytest.fixture
+def run_train(tmp_path, compose_config):
+    """``run_train(*overrides) -> results dict``: the real ``dicenlp.run.run`` on the tiny model.
+
+    The run directory is ``results["output_dir"]`` (inside pytest's tmp_path).
+    """
+    from dicenlp.run import run
+
+    counter = iter(range(1000))
+
+    def _run(*overrides: str, tiny: bool = True):
+        output_dir = tmp_path / f"run{next(counter)}"
+        cfg = compose_config(*(TINY_RUN if tiny else []), *overrides, output_dir=output_dir)
+        return run(cfg)
+
+    return _run

@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""Train and evaluate one task × loss × model cell.
+
+    python train.py                                   # the bundled POS sample with the tiny model (offline)
+    python train.py task=ctb5 loss=dsc                # a paper setting (task's paper encoder, preset hyperparameters)
+    python train.py task=conll03 loss=fl model=tiny trainer.max_steps=20
+    python train.py --cfg job --resolve               # print the composed config and exit
+    python train.py experiment=table5/conll03_dsc     # one cell of the paper's Table 5
+    accelerate launch --num_processes 4 train.py task=wsj loss=dsc hydra.run.dir=outputs/wsj_dsc
+
+Hydra stays here and in dicenlp/run.py; everything below takes plain arguments.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float:
+    from dicenlp.run import run
+
+    results = run(cfg)
+    metric = results["primary_metric"]
+    split = "test" if results["test"] else "dev"
+    print(f"{results['task']} × {results['loss']} × {results['model']} (seed {results['seed']}): "
+          f"{split} {metric} = {results[split][metric]:.2f}  →  {results['output_dir']}/results.json")
+    return results["dev"][metric]  # the value Hydra sweepers optimise
+
+
+if __name__ == "__main__":
+    main()
