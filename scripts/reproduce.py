@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Run every cell of a paper table, then print the table next to the paper's numbers.
+
+    python scripts/reproduce.py table5                         # one seed, sequentially on one GPU
+    python scripts/reproduce.py table5 --seeds 1 2 3           # more seeds (mean ± std in the table)
+    python scripts/reproduce.py table5 --launcher "accelerate launch --num_processes 4"
+    python scripts/reproduce.py table5 --dry-run               # list the commands only
+    python scripts/reproduce.py table5 -- trainer.mixed_precision=bf16   # extra overrides for every cell
+
+Cells are configs/experiment/<table>/*.yaml. Each (cell, seed) runs in outputs/reproduce/<table>/<cell>/seed<N>;
+a cell whose results.json exists is skipped, so an interrupted grid resumes where it stopped. Before anything
+runs it checks for a GPU (--allow-cpu to go on without one) and that every dataset of the table is in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+
+def table_cells(table: str) -> list[str]:
+    folder = REPO_ROOT / "configs" / "experiment" / table
+    cells = sorted(p.stem for p in folder.glob("*.yaml"))
+    if not cells:
+        known = sorted(p.name for p in (REPO_ROOT / "configs" / "experiment").iterdir() if p.is_dir())
+        raise SystemExit(f"no cells in {folder}; known tables: {', '.join(known)}")
+    return cells
+
+
+def missing_data(table: str, cells: list[str]) -> list[str]:
+    """Messages of every task of the table whose data is not in place (each task checked once)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from dicenlp.run import resolve_data_dir
+    from dicenlp.tasks import build_task
+
+    problems, seen = [], set()
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO_ROOT / "configs")):
+        for cell in cells:
+            cfg = compose("train", overrides=[f"experiment={table}/{cell}", "output_dir=unused"])
+            task = OmegaConf.to_container(cfg.task, resolve=True)
+            key = (task["name"], str(task.get("params")))
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                build_task(task["kind"], **resolve_data_dir(task.get("params", {}))).check_data()
+            except FileNotFoundError as err:
+                problems.append(f"{task['name']}: {err}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", help="table3 … table10 (a folder of configs/experiment/)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42])
+    parser.add_argument("--launcher", default=sys.executable, help='e.g. "accelerate launch --num_processes 4"')
+    parser.add_argument("--allow-cpu", action="store_true", help="run even without a GPU (days for the real models)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (after --)")
+    args = parser.parse_args(argv)
+
+    cells = table_cells(args.table)
+    if not args.dry_run:
+        import torch
+
+        if not torch.cuda.is_available() and not args.allow_cpu:
+            print(f"reproduce {args.table}: no GPU found (torch.cuda.is_available() is False). The paper's models "
+                  "need a GPU; install a CUDA build of torch, or pass --allow-cpu to run anyway.", file=sys.stderr)
+            return 2
+        problems = missing_data(args.table, cells)
+        if problems:
+            print(f"reproduce {args.table}: data missing, nothing was run:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 2
+
+    out_root = REPO_ROOT / "outputs" / "reproduce" / args.table
+    jobs = [(cell, seed) for cell in cells for seed in args.seeds]
+    failed = []
+    for i, (cell, seed) in enumerate(jobs, 1):
+        run_dir = out_root / cell / f"seed{seed}"
+        command = [*shlex.split(args.launcher), "train.py", f"experiment={args.table}/{cell}", f"seed={seed}",
+                   f"hydra.run.dir={run_dir}", *args.overrides]
+        if args.dry_run:
+            print(shlex.join(command))
+            continue
+        if (run_dir / "results.json").exists():
+            print(f"[{i}/{len(jobs)}] {cell} seed {seed}: done already ({run_dir}/results.json)")
+            continue
+        print(f"[{i}/{len(jobs)}] {cell} seed {seed}: {shlex.join(command)}", flush=True)
+        start = time.time()
+        code = subprocess.call(command, cwd=REPO_ROOT)
+        print(f"[{i}/{len(jobs)}] {cell} seed {seed}: {'ok' if code == 0 else f'FAILED (exit {code})'} "
+              f"in {time.time() - start:.0f} s", flush=True)
+        if code != 0:
+            failed.append(f"{cell} seed {seed}")
+    if args.dry_run:
+        return 0
+    from make_tables import main as make_tables
+
+    make_tables([args.table, "--runs", str(out_root)])
+    if failed:
+        print("failed cells: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
