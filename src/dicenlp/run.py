@@ -51,15 +51,12 @@ def resolve_data_dir(params: dict[str, Any]) -> dict[str, Any]:
 
 def build_loss_from_config(loss_cfg: dict[str, Any], task):
     """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
-    from dicenlp.losses import build_loss, wce_class_weights
+    from dicenlp.losses import build_loss
 
     params = dict(loss_cfg)
-    name = params.pop("name")
-    if name == "wce" and params.get("class_weights") is None:
-        params["class_weights"] = wce_class_weights(task.label_counts(), params.pop("K", 1.0)).tolist()
-    else:
-        params.pop("K", None)
-    return build_loss(name, **params)
+    if params["name"] == "wce" and params.get("class_weights") is None:
+        params["label_counts"] = task.label_counts()
+    return build_loss(params)
 
 
 def run(cfg: DictConfig | dict) -> dict[str, Any]:
