@@ -54,7 +54,9 @@ def _build_tiny_bert(target: Path) -> None:
     model.save_pretrained(target)
 
 
-TINY_BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-bert": _build_tiny_bert}
+from dicenlp.models.tiny_xlnet import build_tiny_xlnet  # noqa: E402  (tiny XLNet for the QA task, issue 5)
+
+TINY_BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-bert": _build_tiny_bert, "tiny-xlnet": build_tiny_xlnet}
 
 
 def tiny_model_dir(name: str) -> Path:
