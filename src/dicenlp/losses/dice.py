@@ -160,8 +160,9 @@ class TverskyLoss(_DiceFamily):
         batch: 1 - (Σ p y + γ) / (Σ p y + α Σ p (1-y) + β Σ (1-p) y + γ)
         mean (Eq. 10): 1/N Σ_i [1 - (p_i y_i + γ) / (p_i y_i + α p_i (1-y_i) + β (1-p_i) y_i + γ)]
 
-    α weights false positives, β false negatives; α = β = 0.5 is the non-squared dice (Eq. 6 / DL with
-    ``square_denominator=False``). Table 10 of the paper uses β = 1 - α.
+    α weights false positives, β false negatives. α = β = 0.5 is the non-squared dice (Eq. 6, DL with
+    ``square_denominator=False``) with smoothing doubled: TL(γ) = DL(2γ), since multiplying numerator
+    and denominator by 2 gives (2py + 2γ)/(p + y + 2γ). Table 10 of the paper uses β = 1 - α.
     """
 
     needs_log1mp = True
