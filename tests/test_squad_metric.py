@@ -8,7 +8,7 @@ import pytest
 
 from conftest import shared_data
 from dicenlp.metrics.squad import (best_threshold, examples_from_squad_json, exact_match, f1_v1, f1_v2,
-                                   normalize_answer, squad_v1_evaluate, squad_v2_evaluate)
+                                   normalize_answer, squad_v1_evaluate, squad_v2_evaluate, squad_v2_raw_scores)
 
 
 def ex(qid, *answers):
@@ -165,3 +165,28 @@ def test_real_squad2_slice_against_hand_scored_questions():
     one = [q]
     out = squad_v2_evaluate(one, {q["id"]: "11th centuries"})
     assert out["exact"] == 0.0 and out["f1"] == pytest.approx(100 * 2 / 3)
+
+
+# ----------------------------------------------------------------------------- the threshold we apply
+def test_chosen_null_threshold_reproduces_its_score_when_applied():
+    from dicenlp.metrics.squad import choose_null_threshold
+
+    examples = [ex("a", "x"), ex("b", "y"), ex("c"), ex("d", "z"), ex("e")]
+    spans = {"a": "x", "b": "wrong", "c": "text", "d": "z", "e": "text"}
+    # a and c tie at 0.3: a cut between them is impossible (the official search would cut after a)
+    odds = {"a": 0.3, "b": 0.9, "c": 0.3, "d": 0.5, "e": 2.0}
+    exact, _, has = squad_v2_raw_scores(examples, spans)
+    score, threshold = choose_null_threshold(spans, exact, odds, has)
+    # all "" scores 2 (c, e); after the tie group {a, c} at 0.3: 2 + 1 - 1 = 2; after d at 0.5: 3 (best)
+    assert threshold == 0.5 and score == pytest.approx(60.0)
+    applied = {q: ("" if odds[q] > threshold else t) for q, t in spans.items()}
+    assert squad_v2_evaluate(examples, applied)["exact"] == pytest.approx(score)
+
+
+def test_chosen_null_threshold_abstains_everywhere_when_answering_never_helps():
+    from dicenlp.metrics.squad import choose_null_threshold
+
+    spans = {"a": "x", "b": "y"}
+    score, threshold = choose_null_threshold(spans, {"a": 0, "b": 0}, {"a": -3.0, "b": 4.0},
+                                             {"a": False, "b": False})
+    assert score == 100.0 and threshold < -3.0  # below every score: all answers are ""

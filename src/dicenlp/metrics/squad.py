@@ -157,6 +157,34 @@ def best_threshold(predictions: Mapping[str, str], scores: Mapping[str, float], 
     return 100.0 * start / len(scores), 0.0
 
 
+def choose_null_threshold(predictions: Mapping[str, str], scores: Mapping[str, float],
+                          na_probs: Mapping[str, float], has_ans: Mapping[str, bool]) -> tuple[float, float]:
+    """The threshold to *apply* (answer "" iff ``na_probs > threshold``): ``(score in %, threshold)``.
+
+    The same search as ``best_threshold`` (the official ``find_best_thresh``), made exact for applying it:
+    a cut only falls after the last of several questions with equal ``na_probs`` (all of them are answered at
+    that threshold), and when answering never beats abstaining everywhere the threshold lies below every
+    score (all ""), where the official script reports 0.0, which is meaningless for unbounded scores such as
+    ``null_odds``. Applying the returned threshold reproduces the returned score exactly.
+    """
+    qids = [q for q in na_probs if q in scores]
+    if not qids:
+        raise ValueError("no questions with both a score and a no-answer score")
+    probs = np.array([na_probs[q] for q in qids], dtype=np.float64)
+    order = np.argsort(probs, kind="stable")
+    probs = probs[order]
+    diffs = np.array([scores[q] if has_ans[q] else (-1.0 if predictions[q] else 0.0) for q in qids],
+                     dtype=np.float64)[order]
+    start = float(sum(not has_ans[q] for q in qids))
+    cumulative = start + np.cumsum(diffs)
+    group_end = np.append(probs[1:] != probs[:-1], True)  # a cut may only fall after a tie group
+    candidates = np.where(group_end, cumulative, -np.inf)
+    k = int(np.argmax(candidates))
+    if candidates[k] > start:
+        return 100.0 * float(candidates[k]) / len(qids), float(probs[k])
+    return 100.0 * start / len(qids), float(probs[0]) - 1.0
+
+
 def squad_v2_evaluate(examples: Sequence[Mapping], predictions: Mapping[str, str],
                       na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0
                       ) -> dict[str, float]:

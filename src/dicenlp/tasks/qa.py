@@ -295,7 +295,8 @@ def evaluate_qa(examples: list[dict], arrays: Mapping[str, np.ndarray], start_sc
                 end_scores: np.ndarray, *, version_2: bool, n_best_size: int = 20, max_answer_length: int = 30,
                 null_threshold: float | None = None) -> EvalResult:
     """Post-process and score one split (metrics ``em``/``f1`` in %, plus v2.0's breakdown and thresholds)."""
-    from dicenlp.metrics.squad import squad_v1_evaluate, squad_v2_evaluate
+    from dicenlp.metrics.squad import (choose_null_threshold, squad_v1_evaluate, squad_v2_evaluate,
+                                       squad_v2_raw_scores)
 
     preds = postprocess_qa(examples, arrays["example_index"], arrays["offset_start"], arrays["offset_end"],
                            start_scores, end_scores, arrays["cls_index"], n_best_size=n_best_size,
@@ -307,7 +308,11 @@ def evaluate_qa(examples: list[dict], arrays: Mapping[str, np.ndarray], start_sc
         metrics = {"em": official["exact_match"], "f1": official["f1"], "total": official["total"]}
     else:
         search = squad_v2_evaluate(examples, preds.best_span, na_probs=preds.null_odds)
-        threshold = search["best_f1_thresh"] if null_threshold is None else null_threshold
+        if null_threshold is None:  # chosen on this split for F1, as the official best_f1_thresh
+            _, f1_raw, has_ans = squad_v2_raw_scores(examples, preds.best_span)
+            threshold = choose_null_threshold(preds.best_span, f1_raw, preds.null_odds, has_ans)[1]
+        else:
+            threshold = null_threshold
         answers = preds.answers(threshold)
         official = squad_v2_evaluate(examples, answers)
         metrics = {"em": official["exact"], "f1": official["f1"], "total": official["total"],
