@@ -1,0 +1,285 @@
+"""BERT-MRC model and task: candidate span head = the all-pairs MLP, masks, features, loss, decoding, metric."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from seqeval.metrics import f1_score, precision_score, recall_score
+
+from conftest import REPO_ROOT
+from dicenlp.data.schemes import spans_to_tags
+from dicenlp.losses import build_loss
+from dicenlp.models.backbone import load_backbone
+from dicenlp.models.mrc import (BertMrcNer, SpanMatchHead, band_pairs, band_to_index, decode_spans, gold_index,
+                                logit_threshold, span_keys)
+from dicenlp.tasks import build_task
+from dicenlp.tasks.mrc_ner import MrcNerTask
+
+SAMPLES = REPO_ROOT / "data" / "samples"
+LOSSES = ["ce", "wce", "fl", "dl", "tl", "dsc"]
+
+
+def _queries(task):
+    return yaml.safe_load((REPO_ROOT / "configs" / "task" / f"{task}.yaml").read_text())["params"]["queries"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_backbone("tiny-bert")
+
+
+@pytest.fixture(scope="module")
+def conll_task(tiny):
+    task = MrcNerTask(queries=_queries("conll03"), data_dir=str(SAMPLES / "conll03"), max_length=256,
+                      span_sample_ratio=0.1)
+    task.setup(tiny[0])
+    return task
+
+
+# ----------------------------------------------------------------------------- span head
+
+
+def test_candidate_scores_equal_the_all_pairs_concat_mlp():
+    torch.manual_seed(0)
+    head = SpanMatchHead(hidden=16, out=2, dropout=0.0, activation="gelu").double()
+    h = torch.randn(3, 7, 16, dtype=torch.float64)
+    full = head.all_pairs_logits(h)  # [B, L, L, 2] from the [B, L, L, 2H] concatenation
+    assert full.shape == (3, 7, 7, 2)
+    index = torch.tensor([[0, 0, 0], [0, 2, 5], [1, 6, 6], [2, 1, 3], [2, 4, 4]])
+    p_s, p_e = head.project(h)
+    got = head.score(p_s, p_e, index)
+    torch.testing.assert_close(got, full[index[:, 0], index[:, 1], index[:, 2]])
+
+
+def test_band_pairs_match_brute_force():
+    torch.manual_seed(1)
+    s, e = torch.rand(2, 9) < 0.5, torch.rand(2, 9) < 0.5
+    band = band_pairs(s, e, 3)
+    got = {tuple(r) for r in band_to_index(band).tolist()}
+    want = {(b, i, j) for b in range(2) for i in range(9) for j in range(i, min(9, i + 3)) if s[b, i] and e[b, j]}
+    assert got == want
+    assert band_pairs(s, e, 100).shape == (2, 9, 9)  # K is capped at L
+
+
+def test_decode_spans_orders_caps_and_pads():
+    index = torch.tensor([[0, 3, 4], [0, 1, 1], [2, 5, 6], [0, 2, 2], [2, 0, 0]])
+    logits = torch.tensor([2.0, 5.0, -1.0, 0.5, 3.0])  # sigmoid form; threshold 0.5 = logit 0
+    out = decode_spans(index, logits, "sigmoid", 0.0, batch_size=3, max_spans=2)
+    assert out.tolist() == [[[1, 1], [3, 4]], [[-100, -100], [-100, -100]], [[0, 0], [-100, -100]]]
+    two = torch.stack([torch.zeros(5), logits], dim=1)  # softmax form: margin = logit_1 - logit_0
+    assert torch.equal(decode_spans(index, two, "softmax", 0.0, 3, 2), out)
+    empty = decode_spans(index[:0], logits[:0], "sigmoid", 0.0, 2, 5)
+    assert empty.shape == (2, 1, 2) and (empty == -100).all()
+    assert logit_threshold(0.5) == 0.0 and logit_threshold(0.9) == pytest.approx(np.log(9))
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def test_features_put_starts_on_first_and_ends_on_last_subtoken(conll_task, tiny):
+    tokenizer = tiny[0]
+    feats = conll_task.datasets["train"]
+    f = feats[1]  # sentence 0 ("Smith told Jones that Smith would leave Acme Corp ."), type ORG
+    sent = conll_task.sentences["train"][0]
+    tokens = tokenizer.convert_ids_to_tokens(f["input_ids"])
+    off = feats.context_offset(1)
+    assert tokens[0] == "[CLS]" and tokens[off - 1] == "[SEP]" and tokens[-1] == "[SEP]"
+    assert f["token_type_ids"][off - 1] == 0 and f["token_type_ids"][off] == 1
+    (start, end), = f["gold_spans"].tolist()  # "Acme Corp"
+    assert "".join(t.lstrip("#") for t in tokens[start:end + 1]) == "AcmeCorp"
+    assert tokens[start] == "A" and tokens[end] == "##p"  # first sub-token of Acme, last of Corp
+    assert f["start_labels"][start] == 1 and f["end_labels"][end] == 1
+    # exactly one start and one end decision per word of the context; none on query/special tokens
+    n_words = len(sent.tokens)
+    assert (f["start_labels"] != -100).sum() == n_words == (f["end_labels"] != -100).sum()
+    assert (f["start_labels"][:off] == -100).all() and f["start_labels"][-1] == -100
+    assert set(f["start_labels"][f["start_labels"] != -100].tolist()) == {0, 1}
+
+
+def test_truncation_cuts_whole_words_and_keeps_gold_inside(conll_task):
+    feats = conll_task.datasets["train"]
+    s = next(k for k, sent in enumerate(conll_task.sentences["train"]) if sent.tokens[:3] == ["In", "a", "statement"])
+    t = feats.type_index["LOC"]
+    f = feats[s * feats.n_types + t]
+    assert len(f["input_ids"]) <= 256
+    kept = feats.kept_words(s, t)
+    sent = conll_task.sentences["train"][s]
+    assert 0 < kept < len(sent.tokens)
+    off = feats.context_offset(t)
+    assert len(f["input_ids"]) == off + feats.last_tok[s][kept - 1] + 1 + 1  # whole words + final [SEP]
+    n_gold = sum(1 for a, b, typ in sent.entities if typ == "LOC" and b < kept)
+    assert len(f["gold_spans"]) == n_gold < sum(1 for e in sent.entities if e[2] == "LOC")
+
+
+def test_chinese_features_one_decision_per_character(tiny):
+    task = MrcNerTask(queries=_queries("msra"), data_dir=str(SAMPLES / "msra"), language="zh", dev_ratio=0.1,
+                      label_map={"NR": "PER", "NS": "LOC", "NT": "ORG"})
+    task.setup(tiny[0])
+    feats = task.datasets["test"]
+    for k in range(12):
+        f = feats[k]
+        sent = feats.sentences[k // feats.n_types]
+        assert (f["start_labels"] != -100).sum() == len(sent.tokens)
+        for (a, b), (i, j) in zip([(a, b) for a, b, t in sent.entities if t == feats.types[k % feats.n_types]],
+                                  f["gold_spans"].tolist()):
+            off = feats.context_offset(k % feats.n_types)
+            assert (i - off, j - off) == (a, b)  # one sub-token per character
+
+
+def test_task_registry_and_label_counts(conll_task):
+    task = build_task("mrc_ner", queries={"PER": "people"}, data_dir=str(SAMPLES / "conll03"))
+    assert isinstance(task, MrcNerTask)
+    neg, pos = conll_task.label_counts().tolist()
+    n_gold = sum(len(s.entities) for s in conll_task.sentences["train"]) - 3  # 3 truncated LOC/MISC/ORG...
+    assert pos == 2 * sum(len(f["gold_spans"]) for f in conll_task.datasets["train"])
+    assert pos <= 2 * (n_gold + 3) and neg > 5 * pos
+
+
+def test_unknown_type_is_an_error(tiny):
+    task = MrcNerTask(queries={"PER": "people"}, data_dir=str(SAMPLES / "conll03"))
+    with pytest.raises(ValueError, match=r"\['LOC', 'MISC', 'ORG'\] have no query"):
+        task.setup(tiny[0])
+
+
+def test_check_data_names_the_files(tmp_path):
+    task = MrcNerTask(queries={"PER": "q"}, data_dir=str(tmp_path), data_help="Get it from X.")
+    with pytest.raises(FileNotFoundError, match=r"(?s)mrc-ner.train.*train.txt.*Get it from X"):
+        task.check_data()
+    MrcNerTask(queries={"PER": "q"}, data_dir=str(SAMPLES / "conll03")).check_data()
+
+
+# ----------------------------------------------------------------------------- model, masks and loss
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+def test_only_context_decisions_receive_gradient(conll_task, tiny, loss_name):
+    torch.manual_seed(0)
+    model = conll_task.build_model(tiny[1], loss_name)
+    assert model.form == ("sigmoid" if loss_name in {"dl", "tl", "dsc"} else "softmax")
+    params = {"label_counts": conll_task.label_counts()} if loss_name == "wce" else {}
+    loss_fn = build_loss(loss_name, **params)
+    batch = conll_task.collate([conll_task.datasets["train"][k] for k in range(6)])
+    model.train()
+    out = model(batch)
+    B, L = batch["input_ids"].shape
+    assert out["start_logits"].shape == ((B, L) if model.form == "sigmoid" else (B, L, 2))
+    for key in ("start_logits", "end_logits"):
+        out[key].retain_grad()
+    loss = conll_task.compute_loss(out, batch, loss_fn)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for key, mask in (("start_logits", batch["start_mask"]), ("end_logits", batch["end_mask"])):
+        grad = out[key].grad
+        grad = grad if grad.dim() == 2 else grad.abs().sum(-1)
+        assert (grad[~mask] == 0).all(), "query, special, padding and inner sub-tokens must get no gradient"
+        assert (grad[mask] != 0).any()
+    # candidates are inside the context band and include every gold pair
+    idx = out["span_index"]
+    assert batch["start_mask"][idx[:, 0], idx[:, 1]].all() and batch["end_mask"][idx[:, 0], idx[:, 2]].all()
+    assert (idx[:, 2] >= idx[:, 1]).all()
+    gold = gold_index(batch["gold_spans"])
+    assert torch.isin(span_keys(gold, L), span_keys(idx, L)).all()
+
+
+def test_total_loss_is_the_weighted_sum(conll_task, tiny):
+    torch.manual_seed(0)
+    model = conll_task.build_model(tiny[1], "dsc").eval()  # eval: no dropout → deterministic outputs
+    loss_fn = build_loss("dsc")
+    batch = conll_task.collate([conll_task.datasets["train"][k] for k in range(8)])
+    with torch.no_grad():
+        out = model(batch)
+    # put gold pairs among the candidates so that the span term is present
+    L = batch["input_ids"].shape[1]
+    gold = gold_index(batch["gold_spans"])
+    index = torch.cat([gold, out["span_index"][~torch.isin(span_keys(out["span_index"], L), span_keys(gold, L))]])
+    h = model.encode(batch)
+    with torch.no_grad():
+        span_logits = model.span_head.score(*model.span_head.project(h), index).squeeze(-1)
+    out = {**out, "span_index": index, "span_logits": span_logits}
+    target = torch.zeros(len(index))
+    target[:len(gold)] = 1
+    want = (1.0 * loss_fn(out["start_logits"], batch["start_labels"]) + 1.0 * loss_fn(out["end_logits"], batch["end_labels"])
+            + 0.3 * loss_fn(span_logits, target))
+    torch.testing.assert_close(conll_task.compute_loss(out, batch, loss_fn), want)
+
+
+def test_candidate_cap_keeps_gold(conll_task, tiny):
+    torch.manual_seed(0)
+    model = BertMrcNer(tiny[1], form="sigmoid", max_span_len=8, span_sample_ratio=1.0, max_span_candidates=5)
+    model.train()
+    batch = conll_task.collate([conll_task.datasets["train"][k] for k in range(4)])
+    out = model(batch)
+    gold = gold_index(batch["gold_spans"])
+    assert len(out["span_index"]) == max(5, len(gold))
+    L = batch["input_ids"].shape[1]
+    assert torch.isin(span_keys(gold, L), span_keys(out["span_index"], L)).all()
+    model.eval()
+    with torch.no_grad():
+        ev = model(batch)
+    # evaluation: predicted pairs only (no gold leaks into the candidates)
+    band = model.predicted_band(ev["start_logits"], ev["end_logits"], batch)
+    assert torch.equal(ev["span_index"], band_to_index(band))
+
+
+# ----------------------------------------------------------------------------- metric
+
+
+def _oracle_pred_spans(task, split, drop_every=0, shift_every=0):
+    """Gathered ``pred_spans`` [F, P, 2] built from the features' gold token spans (optionally corrupted)."""
+    feats = task.datasets[split]
+    rows = []
+    for k in range(len(feats)):
+        g = feats[k]["gold_spans"].tolist()
+        out = []
+        for n, (i, j) in enumerate(g):
+            if drop_every and n % drop_every == 0 and k % 2 == 0:
+                continue
+            if shift_every and (k + n) % shift_every == 0:
+                j = i  # a wrong boundary (if the entity is longer than one sub-token)
+            out.append((i, j))
+        rows.append(out)
+    width = max(1, max(len(r) for r in rows))
+    arr = np.full((len(rows), width, 2), -100, np.int64)
+    for k, r in enumerate(rows):
+        if r:
+            arr[k, :len(r)] = r
+    return arr
+
+
+def test_metric_counts_truncated_entities_as_misses(conll_task):
+    gathered = {"feature_index": np.arange(len(conll_task.datasets["test"])),
+                "pred_spans": _oracle_pred_spans(conll_task, "test")}
+    result = conll_task.evaluate("test", gathered)
+    n_gold = sum(len(s.entities) for s in conll_task.sentences["test"])
+    n_kept = sum(len(conll_task.datasets["test"][k]["gold_spans"]) for k in range(len(conll_task.datasets["test"])))
+    assert n_kept < n_gold  # the long sentence loses entities to max_length
+    assert result.metrics["precision"] == pytest.approx(100.0)
+    assert result.metrics["recall"] == pytest.approx(100.0 * n_kept / n_gold)
+    assert set(result.extra_files["span_f1.json"]["per_type"]) == {"LOC", "MISC", "ORG", "PER"}
+    assert "f1_PER" in result.metrics
+    smith = [p for p in result.predictions if p["tokens"][:3] == ["Smith", "told", "Jones"]][0]
+    assert smith["pred"] == smith["gold"] == [[0, 0, "PER"], [2, 2, "PER"], [4, 4, "PER"], [7, 8, "ORG"]]
+
+
+def test_metric_equals_seqeval_on_flat_predictions(conll_task):
+    """Predicted spans → BIO per sentence → seqeval gives the same P/R/F1 as the span metric."""
+    pred_spans = _oracle_pred_spans(conll_task, "dev", drop_every=2, shift_every=3)
+    result = conll_task.evaluate("dev", {"feature_index": np.arange(len(pred_spans)), "pred_spans": pred_spans})
+    gold_tags, pred_tags = [], []
+    for sent, row in zip(conll_task.sentences["dev"], result.predictions):
+        gold_tags.append(spans_to_tags(sent.entities, len(sent.tokens), "BIO"))
+        pred_tags.append(spans_to_tags([tuple(p) for p in row["pred"]], len(sent.tokens), "BIO"))
+    assert 0 < result.metrics["f1"] < 100
+    assert result.metrics["precision"] == pytest.approx(100 * precision_score(gold_tags, pred_tags))
+    assert result.metrics["recall"] == pytest.approx(100 * recall_score(gold_tags, pred_tags))
+    assert result.metrics["f1"] == pytest.approx(100 * f1_score(gold_tags, pred_tags))
+
+
+def test_nested_entities_can_be_predicted_and_scored(tiny):
+    task = MrcNerTask(queries=_queries("conll03"), data_dir=str(SAMPLES / "mrc_ner"))
+    task.setup(tiny[0])
+    pred = _oracle_pred_spans(task, "dev")
+    result = task.evaluate("dev", {"feature_index": np.arange(len(pred)), "pred_spans": pred})
+    assert result.metrics["f1"] == pytest.approx(100.0)
+    nested = [p for p in result.predictions if p["tokens"][:3] == ["He", "studied", "at"]][0]
+    assert nested["pred"] == [[4, 6, "ORG"], [4, 8, "ORG"], [6, 6, "LOC"]]
