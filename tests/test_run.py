@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,32 +76,55 @@ def test_failed_run_leaves_no_results_json(tmp_path, compose_config):
     assert not (out / "results.json").exists()
 
 
+def read_wandb_records(path):
+    """Records of a ``.wandb`` run file: wandb's LevelDB-style log (7-byte file header ":W&B", 32 KiB blocks,
+    7-byte record headers: crc32, length, type FULL=1/FIRST=2/MIDDLE=3/LAST=4) of ``Record`` protobufs.
+    (wandb >= 0.19 writes it from its Go core and no longer ships a Python reader.)"""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = open(path, "rb").read()
+    ident, magic, version = struct.unpack("<4sHB", data[:7])
+    assert (ident, magic, version) == (b":W&B", 0xBEE1, 0)
+    block, pos, chunk = 32768, 7, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a record header never straddles a block: the rest is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0:
+            break
+        chunk += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(chunk)
+            yield record
+            chunk = b""
+
+
 def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeypatch):
     """The real wandb library, offline: read back what it wrote."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     results = run_train("task=sample_pos", "loss=fl", "logger=wandb", "logger.mode=offline")
-    from wandb.sdk.internal.datastore import DataStore
-    from wandb.proto import wandb_internal_pb2
-
-    run_dirs = list((__import__("pathlib").Path(results["output_dir"]) / "wandb").glob("offline-run-*"))
+    run_dirs = list((Path(results["output_dir"]) / "wandb").glob("offline-run-*"))
     assert len(run_dirs) == 1
-    store = DataStore()
-    store.open_for_scan(str(next(run_dirs[0].glob("*.wandb"))))
     config, history_keys, summary, run_info = {}, set(), {}, None
-    while (data := store.scan_data()) is not None:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(data)
+    for record in read_wandb_records(next(run_dirs[0].glob("*.wandb"))):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run_info = record.run
+            config.update({item.key: json.loads(item.value_json) for item in record.run.config.update})
         elif kind == "config":
             config.update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "history":
             history_keys.update(item.key for item in record.history.item)
         elif kind == "summary":
             summary.update({item.key: json.loads(item.value_json) for item in record.summary.update})
-    assert run_info.group == "sample_pos-tiny-bert-fl"
+    assert run_info.run_group == "sample_pos-tiny-bert-fl"
     assert {"task:sample_pos", "loss:fl", "model:tiny-bert"} <= set(run_info.tags)
+    config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
     assert config["loss.name"] == "fl" and config["trainer.max_steps"] == 4 and "task.params.data_dir" in config
     assert {"train/loss", "train/lr", "dev/f1"} <= history_keys
     assert summary["test/f1"] == pytest.approx(results["test"]["f1"])
