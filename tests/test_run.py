@@ -104,6 +104,10 @@ def read_wandb_records(path):
             chunk = b""
 
 
+def _key(item) -> str:
+    return item.key or ".".join(item.nested_key)
+
+
 def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeypatch):
     """The real wandb library, offline: read back what it wrote."""
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -119,9 +123,9 @@ def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeyp
         elif kind == "config":
             config.update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "history":
-            history_keys.update(item.key for item in record.history.item)
+            history_keys.update(_key(item) for item in record.history.item)
         elif kind == "summary":
-            summary.update({item.key: json.loads(item.value_json) for item in record.summary.update})
+            summary.update({_key(item): json.loads(item.value_json) for item in record.summary.update})
     assert run_info.run_group == "sample_pos-tiny-bert-fl"
     assert {"task:sample_pos", "loss:fl", "model:tiny-bert"} <= set(run_info.tags)
     config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
