@@ -1,0 +1,135 @@
+"""The classification head as a property of task × loss, the summary vector per encoder family, batching."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from dicenlp.losses import build_loss
+from dicenlp.models.backbone import load_backbone
+from dicenlp.models.classifier import SequenceClassifier, last_token_index, pooling_for
+from dicenlp.tasks.base import DICE_FAMILY, binary_output_form
+from dicenlp.tasks.classification import ClassificationTask, decode, num_outputs
+
+from conftest import REPO_ROOT
+
+GLUE = REPO_ROOT / "data" / "samples" / "glue"
+LOSSES = ("ce", "wce", "fl", "dl", "tl", "dsc")
+TASKS = {"mrpc": ("MRPC", 2), "qqp": ("QQP", 2), "sst2": ("SST-2", 2), "sst5": ("SST-5", 5)}
+
+
+@pytest.mark.parametrize("dataset,loss", list(itertools.product(TASKS, LOSSES)))
+def test_head_size_is_a_property_of_task_and_loss(dataset, loss):
+    num_labels = TASKS[dataset][1]
+    expected = 1 if (num_labels == 2 and loss in DICE_FAMILY) else num_labels
+    assert num_outputs(num_labels, loss) == expected
+    if num_labels == 2:  # the shared rule: binary decisions follow binary_output_form
+        assert (num_outputs(2, loss) == 1) == (binary_output_form(loss) == "sigmoid")
+
+
+def test_head_rule_rejects_unknown_loss_and_single_class():
+    with pytest.raises(ValueError, match="unknown loss"):
+        num_outputs(2, "hinge")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        num_outputs(1, "ce")
+
+
+def test_decode():
+    pred, score = decode(torch.tensor([[2.0], [-0.5], [0.0]]))
+    assert pred.tolist() == [1, 0, 0]  # sigmoid > 0.5 strictly
+    assert score.tolist() == pytest.approx(torch.sigmoid(torch.tensor([2.0, -0.5, 0.0])).tolist())
+    pred, score = decode(torch.tensor([[0.0, 1.0], [3.0, 1.0]]))
+    assert pred.tolist() == [1, 0] and score[0] == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
+    pred, score = decode(torch.tensor([[0.0, 1.0, 5.0, 0.0, 0.0]]))
+    assert pred.tolist() == [2] and 0.9 < score.item() < 1
+
+
+def test_last_token_index_left_and_right_padding():
+    right = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert last_token_index(right).tolist() == [2, 4]
+    assert last_token_index(left).tolist() == [4, 4]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert():
+    return load_backbone("tiny-bert")
+
+
+@pytest.fixture(scope="module")
+def tiny_xlnet():
+    return load_backbone("tiny-xlnet")
+
+
+def test_pooling_follows_the_encoder_family(tiny_bert, tiny_xlnet):
+    assert pooling_for(tiny_bert[1]) == "pooler"  # BERT: pre-trained [CLS] pooler (BertForSequenceClassification)
+    assert pooling_for(tiny_xlnet[1]) == "last"   # XLNet: <cls> is the last token (SequenceSummary "last")
+    with pytest.raises(ValueError, match="needs an encoder with a pooler"):
+        SequenceClassifier(tiny_xlnet[1], 2, pooling="pooler")
+
+
+@pytest.mark.parametrize("backbone,dataset", [("tiny_bert", "mrpc"), ("tiny_bert", "sst5"), ("tiny_xlnet", "mrpc")])
+def test_every_loss_trains_through_the_head(backbone, dataset, request, tmp_path):
+    tokenizer, encoder = request.getfixturevalue(backbone)
+    folder, num_labels = TASKS[dataset]
+    task = ClassificationTask(dataset=dataset, data_dir=str(GLUE / folder), cache_dir=str(tmp_path))
+    task.setup(tokenizer)
+    batch = task.collate([task.datasets["train"][i] for i in range(6)])
+    for loss in LOSSES:
+        torch.manual_seed(0)
+        model = task.build_model(encoder, loss)
+        model.zero_grad()
+        logits = model(batch)["logits"]
+        assert logits.shape == (6, num_outputs(num_labels, loss))
+        params = {"class_weights": [1.0] * num_labels} if loss == "wce" else {}
+        value = task.compute_loss({"logits": logits}, batch, build_loss(loss, **params))
+        assert value.ndim == 0 and torch.isfinite(value)
+        value.backward()
+        assert model.classifier.weight.grad.abs().sum() > 0, loss
+        out = task.eval_outputs({"logits": logits}, batch)
+        assert out["pred"].shape == (6,) and int(out["pred"].max()) < num_labels
+
+
+def test_xlnet_pair_batch_is_left_padded_with_cls_last_and_segments(tiny_xlnet, tmp_path):
+    tokenizer, encoder = tiny_xlnet
+    task = ClassificationTask(dataset="qqp", data_dir=str(GLUE / "QQP"), cache_dir=str(tmp_path))
+    task.setup(tokenizer)
+    features = [task.datasets["train"][i] for i in range(5)]
+    batch = task.collate(features)
+    lengths = [len(f["input_ids"]) for f in features]
+    assert min(lengths) < max(lengths)
+    cls_id = tokenizer.convert_tokens_to_ids("<cls>")
+    assert (batch["input_ids"][:, -1] == cls_id).all()  # left padding: <cls> is the last column for every row
+    assert (batch["attention_mask"].sum(1) == torch.tensor(lengths)).all()
+    assert (batch["token_type_ids"][:, -1] == 2).all() and (batch["token_type_ids"] == 1).any()
+    short = int(np.argmin(lengths))
+    assert batch["attention_mask"][short, 0] == 0 and batch["input_ids"][short, 0] == tokenizer.pad_token_id
+    # The classifier reads the <cls> state: it equals the last-token summary computed by hand.
+    model = SequenceClassifier(encoder, 1).eval()
+    with torch.no_grad():
+        hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         token_type_ids=batch["token_type_ids"]).last_hidden_state
+        expected = torch.tanh(model.summary(hidden[:, -1]))
+        assert torch.allclose(model.summarize(batch), expected, atol=1e-5)
+
+
+def test_bert_batch_is_right_padded_and_uses_the_pooler(tiny_bert, tmp_path):
+    tokenizer, encoder = tiny_bert
+    task = ClassificationTask(dataset="mrpc", data_dir=str(GLUE / "MRPC"), cache_dir=str(tmp_path))
+    task.setup(tokenizer)
+    batch = task.collate([task.datasets["dev"][i] for i in range(4)])
+    assert (batch["input_ids"][:, 0] == tokenizer.cls_token_id).all()
+    assert batch["labels"].tolist() == task.examples["dev"].label[:4].tolist()
+    model = SequenceClassifier(encoder, 2).eval()
+    with torch.no_grad():
+        pooled = encoder(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).pooler_output
+        assert torch.allclose(model.summarize(batch), pooled)
+
+
+def test_head_dropout_follows_the_encoder_config(tiny_bert):
+    _, encoder = tiny_bert
+    assert SequenceClassifier(encoder, 1).dropout.p == encoder.config.hidden_dropout_prob
+    assert SequenceClassifier(encoder, 1, dropout=0.3).dropout.p == 0.3
