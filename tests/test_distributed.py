@@ -1,5 +1,8 @@
 """`accelerate launch` and `torchrun` with 2 CPU processes (gloo): one run dir, every feature evaluated once.
 
+(`accelerate launch --cpu` runs one process or needs MPI; `--multi_gpu` on a machine without GPUs starts
+torch.distributed workers that Accelerate runs as MULTI_CPU with the gloo backend.)
+
 With lr = 0 the model never changes, so the 2-process run must report exactly the metrics of the
 1-process run: any duplicated or missing feature in the gathered evaluation would change them.
 """
@@ -31,7 +34,7 @@ def _launch(prefix: list[str], run_dir, tmp_path) -> dict:
 
 
 @pytest.mark.parametrize("launcher", [
-    [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1", "--cpu",
+    [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
      "--mixed_precision", "no", "--dynamo_backend", "no"],
     [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"],
 ], ids=["accelerate", "torchrun"])

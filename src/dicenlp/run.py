@@ -59,10 +59,19 @@ def build_loss_from_config(loss_cfg: dict[str, Any], task):
     return build_loss(params)
 
 
+def _no_accelerator() -> bool:
+    """True on CPU-only machines. Accelerate needs ``cpu=True`` there to treat ``accelerate launch`` /
+    ``torchrun`` workers as one MULTI_CPU (gloo) job instead of N independent single-process runs."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
+
+
 def run(cfg: DictConfig | dict) -> dict[str, Any]:
     """Train and evaluate one (task, loss, model, seed) cell; returns the ``results.json`` content."""
     from accelerate import Accelerator
-    from accelerate.utils import broadcast_object_list, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
     from dicenlp.models.backbone import load_backbone
     from dicenlp.tasks import build_task
@@ -72,7 +81,10 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
     accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
-                              gradient_accumulation_steps=trainer_cfg.grad_accum)
+                              gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
+                              # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
+                              # mask_emb): DDP must not wait for their gradients
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     output_dir = config["output_dir"]
     if accelerator.num_processes > 1:  # each rank composed its own config: use the main process's run dir
         own_dir, output_dir = output_dir, broadcast_object_list([output_dir])[0]

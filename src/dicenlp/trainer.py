@@ -187,7 +187,8 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
         raise ValueError(f"task {task.name!r} has no dev split: the best checkpoint is selected on dev")
 
     optimizer = build_optimizer(model, cfg)
-    model, optimizer, train_loader, loss_fn = accelerator.prepare(model, optimizer, train_loader, loss_fn)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    loss_fn = loss_fn.to(accelerator.device)  # not prepared: DDP refuses modules without trainable parameters
     eval_loaders = {k: accelerator.prepare(v) for k, v in eval_loaders.items()}
 
     steps_per_epoch = max(1, math.ceil(len(train_loader) / cfg.grad_accum))
