@@ -58,15 +58,19 @@ def dice_terms(kind, p, y, prm):
     return 2 * p * y, p + y  # Eq. 6
 
 
+def ratio(num, den):
+    return 1.0 if den == 0 else num / den  # γ = 0 and nothing to count: dice of two empty sets is 1
+
+
 def ref_dice(kind, x, y, valid, prm, reduction):
     g = prm["smooth"]
     per_unit = []
     for pairs in units(x, y, valid):
         terms = [dice_terms(kind, p, t, prm) for p, t in pairs]
         if reduction == "batch":  # Eq. 8: one set-level ratio
-            per_unit.append(1 - (sum(n for n, _ in terms) + g) / (sum(d for _, d in terms) + g))
+            per_unit.append(1 - ratio(sum(n for n, _ in terms) + g, sum(d for _, d in terms) + g))
         else:  # Eqs. 7, 10, 12: mean of per-example losses
-            per_unit.append(sum(1 - (n + g) / (d + g) for n, d in terms) / len(terms) if terms else 0.0)
+            per_unit.append(sum(1 - ratio(n + g, d + g) for n, d in terms) / len(terms) if terms else 0.0)
     return sum(per_unit) / len(per_unit)
 
 
@@ -112,6 +116,8 @@ DICE_CASES = [
     ("dl", dict(smooth=1.0, square_denominator=True)),
     ("dl", dict(smooth=1.0, square_denominator=False)),
     ("dl", dict(smooth=0.3, square_denominator=True)),
+    ("dl", dict(smooth=0.0, square_denominator=True)),
+    ("tl", dict(smooth=0.0, alpha=0.7, beta=0.3)),
     ("tl", dict(smooth=1.0, alpha=0.5, beta=0.5)),
     ("tl", dict(smooth=1.0, alpha=0.3, beta=0.7)),
     ("tl", dict(smooth=0.5, alpha=0.9, beta=0.1)),
@@ -398,3 +404,17 @@ def test_gradcheck(name, prm, multiclass):
         x, y, mask = sample(multiclass, 31, n=7, C=C)
         x.requires_grad_(True)
         assert torch.autograd.gradcheck(lambda t: loss(t, y, mask), (x,), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["batch", "mean"])
+@pytest.mark.parametrize("name", ["dl", "tl", "dsc"])
+def test_zero_smoothing_with_nothing_to_count_is_zero_loss_not_nan(name, reduction):
+    loss = build_loss(name, smooth=0.0, reduction=reduction)
+    x = torch.full((3,), -1e4, dtype=torch.float64, requires_grad=True)  # p = 0 exactly: 0/0 territory
+    out = loss(x, torch.zeros(3, dtype=torch.float64))
+    out.backward()
+    assert out.item() == 0.0 and torch.isfinite(x.grad).all()
+    xm = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    out = loss(xm, torch.full((2,), -100))  # all ignored
+    out.backward()
+    assert out.item() == 0.0 and torch.equal(xm.grad, torch.zeros_like(xm))

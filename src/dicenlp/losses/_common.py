@@ -21,10 +21,10 @@ from torch import nn
 
 IGNORE_INDEX = -100
 
-#: Logits below this are clamped (multi-class only). A finite floor keeps ``logsumexp`` over the
-#: non-argmax classes finite when a caller fills impossible classes with ``-inf`` (e.g. question tokens
-#: in a softmax over positions): with a row of ``-inf`` its backward would compute 0 * NaN.
-_LOGIT_FLOOR = -1e30
+#: Fill value for "excluded" entries inside a logsumexp: finite, so that a row whose other entries are all
+#: -inf (impossible classes filled with -inf by the caller) gives a finite result; with -inf the backward
+#: of logsumexp would compute 0 * exp(-inf - (-inf)) = NaN.
+_EXCLUDED = -1e30
 
 
 @dataclass
@@ -84,7 +84,7 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
         if bool(((y < 0) | (y >= num_classes)).any()):
             bad = target.reshape(-1)[(y < 0) | (y >= num_classes)][0].item()
             raise ValueError(f"target holds class id {bad}, outside [0, {num_classes}) (and not -100)")
-        x = torch.where(valid[:, None], x, 0.0).clamp(min=_LOGIT_FLOOR)
+        x = torch.where(valid[:, None], x, 0.0)
     else:
         x = x.reshape(-1)
         y = torch.where(valid, target.reshape(-1).to(dtype), 0.0)
@@ -95,30 +95,15 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return Flat(x=x, y=y, valid=valid, multiclass=multiclass)
 
 
-def log_probs(flat: Flat, need_log1mp: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(log p, log(1 - p))`` per position and unit, both ``[N, U]`` (U = 1 binary, C multi-class).
+def log1m_softmax_at(logp: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """log(1 - p_{i, index_i}) → [N], exact and with a finite gradient w.r.t. the logits.
 
-    Both are computed in log space from the logits so that ``(1 - p)**a`` for any a > 0 keeps a finite
-    gradient with respect to the logits even where p rounds to exactly 1 (fp32 at logit ~17, fp16 at
-    ~8.5): d(1-p)^a/dp = -a(1-p)^(a-1) is infinite at p = 1, but d/dlogit is finite and is what we use.
-      * binary: log p = logsigmoid(x), log(1-p) = logsigmoid(-x) (exact for |x| up to the float range).
-      * multi-class: log p = log_softmax(x). For a class that is not the row's argmax, p <= 1/2, so
-        log1p(-p) is accurate; for the argmax class, log(1-p) = log of the sum of the *other* classes'
-        probabilities (logsumexp over them), which has no cancellation when p -> 1.
+    ``(1 - p)**a`` (DSC's weight, FL's factor) has d/dp = -a(1-p)^(a-1), infinite where p rounds to 1
+    (fp32 at a logit gap of ~17, fp16 at ~8.5): the official code gets NaN gradients there. We never form
+    1 - p: log(1 - p_c) is the log of the *sum of the other classes'* probabilities, a ``logsumexp`` of
+    log p over them, which has no cancellation and stays finite. Args: logp = log_softmax [N, C], index [N].
     """
-    if not flat.multiclass:
-        logp = F.logsigmoid(flat.x)[:, None]
-        return logp, (F.logsigmoid(-flat.x)[:, None] if need_log1mp else None)
-    logp = flat.x.log_softmax(-1)
-    if not need_log1mp:
-        return logp, None
-    top = flat.x.argmax(-1, keepdim=True)
-    is_top = torch.zeros_like(logp, dtype=torch.bool).scatter_(-1, top, True)
-    log_rest = logp.masked_fill(is_top, float("-inf")).logsumexp(-1, keepdim=True)
-    # where() before log1p: the argmax entry must not see p = 1 (its backward would give 0 * inf = NaN).
-    p_others = torch.where(is_top, 0.0, logp.exp())
-    log1mp = torch.where(is_top, log_rest, torch.log1p(-p_others))
-    return logp, log1mp
+    return logp.scatter(-1, index[:, None], _EXCLUDED).logsumexp(-1)
 
 
 def check_reduction(reduction: str, allowed: tuple[str, ...]) -> str:

@@ -13,6 +13,10 @@ and returns mean_u L_u (classes are averaged; the official multi-class code sums
 unmasked positions (0 for ``target == -100`` / ``mask == 0``), further restricted by OHEM. γ is ``smooth``.
 A ratio whose denominator is 0 (only possible with smooth = 0 and nothing to count) is taken as 1
 (dice of two empty sets), so an all-masked batch gives loss 0 with zero gradients.
+
+Speed (multi-class): y is one-hot, so n_ic = 0 and d_ic = d(s_ic, 0) off the target; the [N, C] work is
+one term d(s, 0) summed over positions (a matrix-vector product with k), and the target column is
+corrected with [N]-sized gathers and ``index_add``. No one-hot matrix, no loop over classes.
 """
 
 from __future__ import annotations
@@ -20,19 +24,32 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import Flat, PositionwiseLoss, check_reduction, log_probs
+from ._common import Flat, PositionwiseLoss, check_reduction, log1m_softmax_at
 
 
-def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+def _ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
+    """num / den, where den includes the smoothing γ. With γ > 0 den > 0 always; with γ = 0 a zero
+    denominator (nothing predicted, nothing gold) counts as perfect agreement, ratio 1."""
+    if smooth > 0:
+        return num / den
     nonzero = den != 0
     return torch.where(nonzero, num / torch.where(nonzero, den, 1.0), 1.0)
+
+
+def _colsum(keep: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Σ_i keep_iu values_iu → [U]; keep is [N] (same for every unit: one matrix-vector product) or [N, U]."""
+    if keep.dim() == 1:
+        return keep @ values
+    return (keep * values).sum(0)
 
 
 def ohem_keep(p: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, ratio: float) -> torch.Tensor:
     """Online hard negative mining, per unit: keep every positive and the k hardest negatives.
 
     k_u = min(#negatives_u, floor(ratio · #positives_u)); "hardest" = highest probability p_iu of the
-    unit's positive class (ties broken by position). Vectorised: one sort along positions for all units.
+    unit's positive class. Vectorised: one ``topk`` along positions for all units at once (k differs per
+    unit: take the top max_u k_u and keep the first k_u of each column). Ties at the k-th score are broken
+    arbitrarily but exactly k_u negatives are kept. This reads max_u k_u back to the host (one device sync).
 
     Args: p, y: [N, U] (y > 0.5 is a positive); valid: [N] bool. Returns a bool keep mask [N, U].
     """
@@ -41,17 +58,22 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, ratio: floa
     n_pos, n_neg = pos.sum(0), neg.sum(0)
     # +1e-9: floor(0.29 * 100) must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
     k = torch.minimum(n_neg, torch.floor(n_pos.double() * ratio + 1e-9).long())
+    k_max = int(k.max()) if k.numel() else 0
     scores = p.detach().masked_fill(~neg, float("-inf"))
-    order = scores.argsort(dim=0, descending=True, stable=True)
-    positions = torch.arange(p.shape[0], device=p.device)[:, None].expand_as(order)
-    rank = torch.empty_like(order).scatter_(0, order, positions)
-    return pos | (neg & (rank < k))
+    top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, U], hardest first
+    take = torch.arange(k_max, device=p.device)[:, None] < k[None, :]
+    return pos | torch.zeros_like(pos).scatter_(0, top, take)
 
 
 class _DiceFamily(PositionwiseLoss):
-    """Shared core; subclasses implement ``_terms(logp, log1mp, y) -> (n, d)``, each [N, U]."""
+    """Shared core (module docstring). Subclasses define the score s (p for DL/TL, p̃ for DSC) and
 
-    needs_log1mp = False
+    * ``_terms(s, q, y)``: dense (n, d) for binary targets y in [0, 1] (q = 1 - p, accurate);
+    * ``_d0(s)``: d at y = 0 (n is 0 there);
+    * ``_nd1(s, q)``: (n, d) at y = 1.
+    """
+
+    uses_q = False  # whether _terms / _nd1 need q = 1 - p
 
     def __init__(self, smooth: float = 1.0, reduction: str = "batch", ohem_ratio: float = 0.0) -> None:
         super().__init__()
@@ -63,27 +85,96 @@ class _DiceFamily(PositionwiseLoss):
         self.reduction = check_reduction(reduction, ("batch", "mean"))
         self.ohem_ratio = float(ohem_ratio)
 
-    def _terms(self, logp, log1mp, y):  # pragma: no cover - abstract
+    # ---------------------------------------------------------------- per-loss pieces
+    def _binary_score(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x)
+
+    def _multiclass_scores(self, x: torch.Tensor, t: torch.Tensor):
+        """Softmax probabilities and the loss's score s.
+
+        Returns ``(p, s, s_t, q_t, fix)``: p and s [N, C]; s_t = s at the target [N]; q_t = 1 - p at the
+        target [N] (or None if unused); ``fix`` = None, or ``(T, s_exact_T, s_T)`` when s is exact except
+        at one entry per row (column T [N]), where the reductions replace s_T by s_exact_T.
+        """
+        p = x.softmax(-1)
+        p_t = p.gather(1, t[:, None]).squeeze(1)
+        return p, p, p_t, (1 - p_t if self.uses_q else None), None
+
+    def _terms(self, s, q, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _loss(self, flat: Flat) -> torch.Tensor:
-        logp, log1mp = log_probs(flat, need_log1mp=self.needs_log1mp)
-        if flat.multiclass:
-            y = F.one_hot(flat.y, flat.num_units).to(logp.dtype)
-        else:
-            y = flat.y[:, None]
-        if self.ohem_ratio > 0:
-            keep = ohem_keep(logp.exp(), y, flat.valid, self.ohem_ratio).to(logp.dtype)
-        else:
-            keep = flat.valid.to(logp.dtype)[:, None]
-        num, den = self._terms(logp, log1mp, y)
-        g = self.smooth
+    def _d0(self, s):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _nd1(self, s, q):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- reductions
+    def _reduce(self, num_sum, den_sum, loss_sum, count):
         if self.reduction == "batch":
-            per_unit = 1 - _safe_ratio((keep * num).sum(0) + g, (keep * den).sum(0) + g)
+            per_unit = 1 - _ratio(num_sum + self.smooth, den_sum + self.smooth, self.smooth)
         else:
-            per_pos = 1 - _safe_ratio(num + g, den + g)
-            per_unit = (keep * per_pos).sum(0) / keep.sum(0).clamp(min=1)
+            per_unit = loss_sum / count.clamp(min=1)
         return per_unit.mean()
+
+    def _per_position(self, n, d):
+        """1 - (n + γ)/(d + γ), the per-example loss of Eqs. 7, 10, 12."""
+        return 1 - _ratio(n + self.smooth, d + self.smooth, self.smooth)
+
+    def _loss(self, flat: Flat) -> torch.Tensor:
+        return self._multiclass(flat) if flat.multiclass else self._binary(flat)
+
+    def _binary(self, flat: Flat) -> torch.Tensor:
+        x, y = flat.x, flat.y
+        s = self._binary_score(x)
+        q = torch.sigmoid(-x) if self.uses_q else None  # 1 - p without cancellation (TL's false negatives)
+        n, d = self._terms(s, q, y)
+        if self.ohem_ratio > 0:
+            p = torch.sigmoid(x)[:, None]
+            keep = ohem_keep(p, y[:, None], flat.valid, self.ohem_ratio)[:, 0].to(x.dtype)
+        else:
+            keep = flat.valid.to(x.dtype)
+        if self.reduction == "batch":
+            return self._reduce((keep * n).sum(), (keep * d).sum(), None, None)
+        return self._reduce(None, None, (keep * self._per_position(n, d)).sum(), keep.sum())
+
+    def _multiclass(self, flat: Flat) -> torch.Tensor:
+        x, t = flat.x, flat.y
+        C = x.shape[-1]
+        p, s, s_t, q_t, fix = self._multiclass_scores(x, t)
+        col = t[:, None]
+        if self.ohem_ratio > 0:
+            y = torch.zeros_like(p, dtype=torch.bool).scatter_(1, col, True)
+            keep = ohem_keep(p, y, flat.valid, self.ohem_ratio).to(x.dtype)
+            k_t = keep.gather(1, col).squeeze(1)
+            k_fix = keep.gather(1, fix[0][:, None]).squeeze(1) if fix is not None else None
+            count = keep.sum(0)
+        else:
+            keep = k_t = k_fix = flat.valid.to(x.dtype)
+            count = keep.sum()
+        zeros = x.new_zeros(C)
+        n1, d1 = self._nd1(s_t, q_t)
+        if self.reduction == "batch":
+            # Σ_i k d_ic = Σ_i k d(s_ic, 0) over all entries, then the target entries switch d(s, 0) → d(s, 1)
+            den_sum = _colsum(keep, self._d0(s)) + zeros.index_add(0, t, k_t * (d1 - self._d0(s_t)))
+            if fix is not None:
+                T, exact, approx = fix
+                den_sum = den_sum + zeros.index_add(0, T, k_fix * (self._d0(exact) - self._d0(approx)))
+            num_sum = zeros.index_add(0, t, k_t * n1)
+            return self._reduce(num_sum, den_sum, None, None)
+        loss_sum = _colsum(keep, self._l0(s)) + zeros.index_add(0, t, k_t * (self._per_position(n1, d1)
+                                                                            - self._l0(s_t)))
+        if fix is not None:
+            T, exact, approx = fix
+            loss_sum = loss_sum + zeros.index_add(0, T, k_fix * (self._l0(exact) - self._l0(approx)))
+        return self._reduce(None, None, loss_sum, count)
+
+    def _l0(self, s):
+        """Per-position loss at y = 0 (n = 0): 1 - γ/(d(s, 0) + γ)."""
+        d = self._d0(s)
+        if self.smooth > 0:
+            return d / (d + self.smooth)  # = 1 - γ/(d + γ), one pass fewer
+        return (d != 0).to(d.dtype)  # γ = 0: 1 - 0/d = 1, and 0/0 counts as ratio 1 (loss 0)
 
     def extra_repr(self) -> str:
         return f"smooth={self.smooth}, reduction={self.reduction!r}, ohem_ratio={self.ohem_ratio}"
@@ -108,14 +199,16 @@ class DiceLoss(_DiceFamily):
         super().__init__(smooth=smooth, reduction=reduction, ohem_ratio=ohem_ratio)
         self.square_denominator = bool(square_denominator)
 
-    def _scores(self, logp, log1mp):
-        return logp.exp()
-
-    def _terms(self, logp, log1mp, y):
-        p = self._scores(logp, log1mp)
+    def _terms(self, s, q, y):
         if self.square_denominator:
-            return 2 * p * y, p * p + y * y
-        return 2 * p * y, p + y
+            return 2 * s * y, s * s + y * y
+        return 2 * s * y, s + y
+
+    def _d0(self, s):
+        return s * s if self.square_denominator else s
+
+    def _nd1(self, s, q):
+        return 2 * s, self._d0(s) + 1
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", square_denominator={self.square_denominator}"
@@ -135,8 +228,6 @@ class SelfAdjustingDiceLoss(DiceLoss):
     saturates to 1 (the official ``(1 - p) ** α`` gives NaN gradients there).
     """
 
-    needs_log1mp = True
-
     def __init__(self, alpha: float = 0.01, smooth: float = 1.0, square_denominator: bool = True,
                  reduction: str = "batch", ohem_ratio: float = 0.0) -> None:
         super().__init__(smooth=smooth, square_denominator=square_denominator, reduction=reduction,
@@ -145,10 +236,33 @@ class SelfAdjustingDiceLoss(DiceLoss):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
 
-    def _scores(self, logp, log1mp):
-        if self.alpha == 0:  # exactly DL; also avoids 0 * (-inf) for a class with p = 1 exactly
-            return logp.exp()
-        return torch.exp(self.alpha * log1mp + logp)
+    def _binary_score(self, x):
+        if self.alpha == 0:  # exactly DL
+            return torch.sigmoid(x)
+        # log p = logsigmoid(x), log(1 - p) = logsigmoid(-x): exact and finite for any finite x
+        return torch.exp(F.logsigmoid(x) + self.alpha * F.logsigmoid(-x))
+
+    def _multiclass_scores(self, x, t):
+        if self.alpha == 0:
+            return super()._multiclass_scores(x, t)
+        a = self.alpha
+        logp = x.log_softmax(-1)
+        p = logp.exp()
+        # p̃ = exp(log p + α log(1 - p)). For an entry with p <= 1/2, log1p(-p) is exact; the clamp keeps the
+        # (at most one per row) entry with p > 1/2 away from 1 - p ~ 0, whose log1p backward would be 0 * inf.
+        s = torch.exp(torch.add(logp, torch.log1p(-p.clamp(max=0.5)), alpha=a))
+        # That entry T (the row's argmax when it exists) gets its exact value from log(1 - p_T) = log Σ_{j≠T} p_j.
+        # T by a matrix-vector product with 0..C-1 (torch's CPU argmax over a short last dim is ~10x slower);
+        # rows without an entry > 1/2 get T = 0, where exact and clamped values agree anyway.
+        big = (p.detach() > 0.5).to(x.dtype)
+        T = (big @ torch.arange(x.shape[-1], dtype=x.dtype, device=x.device)).long()
+        lp = logp.gather(1, torch.stack([t, T], 1))
+        lp_t, lp_T = lp[:, 0], lp[:, 1]
+        exact_T = torch.exp(lp_T + a * log1m_softmax_at(logp, T))
+        approx_T = torch.exp(lp_T + a * torch.log1p(-lp_T.exp().clamp(max=0.5)))
+        # the target is either T (exact value above) or has p_t <= p_T, so p_t <= 1/2 and log1p is exact
+        s_t = torch.where(t == T, exact_T, torch.exp(lp_t + a * torch.log1p(-lp_t.exp().clamp(max=0.5))))
+        return p, s, s_t, None, (T, exact_T, approx_T)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", alpha={self.alpha}"
@@ -165,7 +279,7 @@ class TverskyLoss(_DiceFamily):
     and denominator by 2 gives (2py + 2γ)/(p + y + 2γ). Table 10 of the paper uses β = 1 - α.
     """
 
-    needs_log1mp = True
+    uses_q = True
 
     def __init__(self, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0, reduction: str = "batch",
                  ohem_ratio: float = 0.0) -> None:
@@ -174,10 +288,15 @@ class TverskyLoss(_DiceFamily):
             raise ValueError(f"alpha and beta must be >= 0, got {alpha}, {beta}")
         self.alpha, self.beta = float(alpha), float(beta)
 
-    def _terms(self, logp, log1mp, y):
-        p, q = logp.exp(), log1mp.exp()  # q = 1 - p, accurate near p = 1
+    def _terms(self, p, q, y):
         tp = p * y
         return tp, tp + self.alpha * p * (1 - y) + self.beta * q * y
+
+    def _d0(self, p):
+        return self.alpha * p
+
+    def _nd1(self, p, q):
+        return p, p + self.beta * q
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, log_probs, masked_mean
+import torch.nn.functional as F
+
+from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, log1m_softmax_at, masked_mean
 
 
 class FocalLoss(PositionwiseLoss):
@@ -36,16 +38,15 @@ class FocalLoss(PositionwiseLoss):
     def _loss(self, flat: Flat) -> torch.Tensor:
         w = self._class_weights(flat)
         if flat.multiclass:
-            logp, log1mp = log_probs(flat, need_log1mp=self.gamma != 0)
-            idx = flat.y[:, None]
-            logp_t = logp.gather(-1, idx).squeeze(-1)
-            factor = self._focal_factor(log1mp.gather(-1, idx).squeeze(-1)) if log1mp is not None else 1.0
+            logp = flat.x.log_softmax(-1)
+            logp_t = logp.gather(-1, flat.y[:, None]).squeeze(-1)
+            factor = self._focal_factor(log1m_softmax_at(logp, flat.y)) if self.gamma != 0 else 1.0
             per_pos = -factor * logp_t
             if w is not None:
                 per_pos = per_pos * w[flat.y]
         else:
-            logp, log1mp = (t.squeeze(-1) for t in log_probs(flat))
             y = flat.y
+            logp, log1mp = F.logsigmoid(flat.x), F.logsigmoid(-flat.x)  # exact for any finite logit
             pos = -self._focal_factor(log1mp) * logp
             neg = -self._focal_factor(logp) * log1mp
             if w is not None:

@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Forward + backward time of every dicenlp loss against CE (a benchmark, not a test).
+
+    python scripts/bench_losses.py                    # binary [16384] and multi-class [16384 x 50], CPU
+    python scripts/bench_losses.py --threads 2 --repeats 50 --device cuda --markdown
+
+Prints, per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats`` runs
+(after warm-up) and its ratio to CE's time on the same input. For comparison it also times
+``official*``: a re-implementation (written for this benchmark, not the official code) of the official
+DiceLoss *algorithm* (ShannonAI/dice_loss_for_NLP, loss/dice_loss.py, as described in OFFICIAL_CODE.md §2):
+binary = sigmoid and one set-level ratio over the flattened batch; multi-class = softmax, one-hot, then
+a Python loop over the C classes computing a per-row squared-denominator dice for each, summed over
+classes and averaged over rows. Only its cost is meant to be representative; its bugs are not reproduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from dicenlp.losses import build_loss
+
+LOSSES = [
+    ("ce", {}),
+    ("wce", None),
+    ("fl", dict(gamma=2.0)),
+    ("dl", {}),
+    ("tl", dict(alpha=0.3, beta=0.7)),
+    ("dsc", {}),
+    ("dsc (mean)", dict(reduction="mean")),
+    ("dsc (ohem 0.3)", dict(ohem_ratio=0.3)),
+]
+
+
+def official_binary_dice(logits, target, alpha=0.01, smooth=1.0):
+    """Re-implementation of the official binary algorithm: sigmoid, (1-p)^a p, one set-level ratio."""
+    p = torch.sigmoid(logits.reshape(-1))
+    p = ((1 - p) ** alpha) * p
+    y = target.reshape(-1).float()
+    return 1 - (2 * (p * y).sum() + smooth) / ((p * p).sum() + (y * y).sum() + smooth)
+
+
+def official_multiclass_dice(logits, target, alpha=0.01, smooth=1.0):
+    """Re-implementation of the official multi-class algorithm: a Python loop over classes."""
+    probs = torch.softmax(logits, dim=1)
+    onehot = torch.nn.functional.one_hot(target, logits.shape[1]).float()
+    loss = None
+    for c in range(logits.shape[1]):  # the loop the official code runs
+        p = probs[:, c].view(-1, 1)
+        p = ((1 - p) ** alpha) * p
+        y = onehot[:, c].view(-1, 1)
+        per_row = 1 - (2 * (p * y).sum(-1) + smooth) / ((p * p).sum(-1) + (y * y).sum(-1) + smooth)
+        loss = per_row if loss is None else loss + per_row
+    return loss.mean()
+
+
+def time_fwd_bwd(fns, logits, target, repeats, warmup, device):
+    """Median forward+backward seconds per function. The functions are timed round-robin (one run of
+    each per round), so load changes on a shared machine hit every loss alike."""
+    times = {label: [] for label in fns}
+    for i in range(warmup + repeats):
+        for label, fn in fns.items():
+            x = logits.detach().clone().requires_grad_(True)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn(x, target).backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[label].append(time.perf_counter() - t0)
+    return {label: statistics.median(ts) for label, ts in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--positions", type=int, default=16384)
+    ap.add_argument("--classes", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--markdown", action="store_true", help="print one markdown table")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    n, C = args.positions, args.classes
+    inputs = {
+        f"binary [{n}]": (torch.randn(n, generator=g).to(device) * 3,
+                          (torch.rand(n, generator=g) < 0.1).long().to(device)),
+        f"multi-class [{n} x {C}]": (torch.randn(n, C, generator=g).to(device) * 3,
+                                     torch.randint(0, C, (n,), generator=g).to(device)),
+    }
+    rows = []  # (loss, {shape: seconds})
+    results: dict[str, dict[str, float]] = {}
+    for shape, (x, y) in inputs.items():
+        classes = C if x.dim() == 2 else 2
+        fns = {}
+        for label, prm in LOSSES:
+            prm = dict(label_counts=list(range(classes, 0, -1))) if prm is None else prm
+            fns[label] = build_loss(label.split(" ")[0], **prm).to(device)
+        fns["official* (re-impl.)"] = official_multiclass_dice if x.dim() == 2 else official_binary_dice
+        for label, seconds in time_fwd_bwd(fns, x, y, args.repeats, args.warmup, device).items():
+            results.setdefault(label, {})[shape] = seconds
+    shapes = list(inputs)
+    header = f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, " \
+             f"median of {args.repeats} forward+backward runs"
+    print(header)
+    if args.markdown:
+        print("\n| loss | " + " | ".join(f"{s} ms (× CE)" for s in shapes) + " |")
+        print("|---|" + "---|" * len(shapes))
+    for label, by_shape in results.items():
+        cells = [f"{1e3 * by_shape[s]:.2f} ({by_shape[s] / results['ce'][s]:.2f}×)" for s in shapes]
+        if args.markdown:
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        else:
+            print(f"{label:22s}" + "".join(f"  {s}: {c:>18s}" for s, c in zip(shapes, cells)))
+        rows.append(label)
+
+
+if __name__ == "__main__":
+    main()
