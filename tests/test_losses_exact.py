@@ -418,3 +418,19 @@ def test_zero_smoothing_with_nothing_to_count_is_zero_loss_not_nan(name, reducti
     out = loss(xm, torch.full((2,), -100))  # all ignored
     out.backward()
     assert out.item() == 0.0 and torch.equal(xm.grad, torch.zeros_like(xm))
+
+
+def test_figure1_derivatives_match_closed_forms():
+    """dL/dp of one positive example (PAPER.md Figure 1 and the §2.7 analysis), by autograd vs by hand."""
+    p = torch.linspace(0.01, 0.99, 33, dtype=torch.float64)
+    x = torch.log(p / (1 - p)).requires_grad_(True)
+    q = p * (1 - p)
+    closed = {
+        "fl": (dict(gamma=1.0), torch.log(p) - (1 - p) / p),  # d/dp [-(1-p) log p]
+        "dl": (dict(reduction="mean"), -2 * (1 - p) * (2 + p) / (p ** 2 + 2) ** 2),  # Eq. 7, γ = 1
+        "tl": (dict(reduction="mean"), -1 / (0.5 * p + 1.5) ** 2),  # Eq. 10, β = 0.5, γ = 1
+        "dsc": (dict(alpha=1.0, square_denominator=False, reduction="mean"), -3 * (1 - 2 * p) / (q + 2) ** 2),
+    }
+    for name, (prm, want) in closed.items():
+        (g,) = torch.autograd.grad(build_loss(name, **prm)(x, torch.ones_like(p)) * p.numel(), x)
+        torch.testing.assert_close(g / (p * (1 - p)), want, **TOL)
