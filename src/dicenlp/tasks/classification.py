@@ -64,7 +64,8 @@ DATA_HELP = {
     "mrpc": "GLUE MRPC: train.tsv and dev.tsv (GLUE's download_glue_data.py), or Microsoft's msr_paraphrase_train.txt "
             "+ mrpc_dev_ids.tsv; for the test split also msr_paraphrase_test.txt (labeled, 1,725 pairs)",
     "qqp": "GLUE QQP: train.tsv and dev.tsv (id qid1 qid2 question1 question2 is_duplicate)",
-    "sst2": "GLUE SST-2: train.tsv and dev.tsv (sentence label); optionally a labeled test.tsv",
+    "sst2": "GLUE SST-2: train.tsv and dev.tsv (sentence label); for the test split a labeled test.tsv (sentence label: "
+            "SST's 1,821 test sentences, e.g. the test split of SetFit/sst2)",
     "sst5": "SST-5: train/dev/test as .tsv (sentence label) or .jsonl (text, label; the SetFit/sst5 files)",
 }
 
@@ -100,6 +101,19 @@ def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return pred, score
 
 
+def _hub_dataset_available(repo: str) -> bool:
+    """The Hub answers for ``repo`` (one request, 10 s timeout, no retries), or ``datasets`` has it cached."""
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().dataset_info(repo, timeout=10)
+        return True
+    except Exception:  # offline mode, no network, unknown repo
+        import datasets.config
+
+        return (Path(datasets.config.HF_DATASETS_CACHE) / repo.replace("/", "___")).is_dir()
+
+
 class ClassificationTask(Task):
     """MRPC / QQP / SST-2 / SST-5. All arguments are plain values (``configs/task/<name>.yaml: params``).
 
@@ -115,6 +129,7 @@ class ClassificationTask(Task):
             of Table 8 trains on the same set).
         min_mention_count: lexicon threshold of the augmentation (``dicenlp.data.qqp_augment``).
         on_bad_row: ``error`` (default) or ``skip`` rows with a missing/extra column or a bad label.
+        require_test: ``check_data`` also demands a labeled test split (set by the paper cells reported on test).
         max_train_examples, max_eval_examples: keep only the first N examples (smoke runs); None = all.
         cache_dir: tokenised-feature cache (default ``$DICENLP_CACHE/features`` or ``~/.cache/dicenlp/features``).
         dropout: the head's dropout (None = the encoder's hidden dropout).
@@ -124,7 +139,7 @@ class ClassificationTask(Task):
     def __init__(self, dataset: str = "mrpc", data_dir: str | None = None, source: str = "auto",
                  max_length: int = 128, primary_metric: str | None = None, variant: str = "original",
                  variant_seed: int = 0, min_mention_count: int = 2, on_bad_row: str = "error",
-                 max_train_examples: int | None = None, max_eval_examples: int | None = None,
+                 require_test: bool = False, max_train_examples: int | None = None, max_eval_examples: int | None = None,
                  cache_dir: str | None = None, dropout: float | None = None, name: str | None = None) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -147,6 +162,7 @@ class ClassificationTask(Task):
         self.primary_metric = primary_metric or ("f1" if self.num_labels == 2 and self.pair else "accuracy")
         self.variant, self.variant_seed, self.min_mention_count = variant, int(variant_seed), int(min_mention_count)
         self.on_bad_row = on_bad_row
+        self.require_test = bool(require_test)
         self.max_train_examples, self.max_eval_examples = max_train_examples, max_eval_examples
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
         self.dropout = dropout
@@ -164,24 +180,27 @@ class ClassificationTask(Task):
         return have or self.source == "local"
 
     def check_data(self) -> None:
-        """Local files present → fine. Otherwise (source auto/hub) the Hub copy must be loadable."""
+        """Local files present → fine. Otherwise (source auto/hub) the Hub copy must be reachable or cached.
+        With ``require_test`` a labeled test split must exist too (the cells whose paper number is on test)."""
         if self._use_local():
-            if self.data_dir is None or not {"train", "dev"} <= set(local_files(self.dataset, self.data_dir)):
+            files = local_files(self.dataset, self.data_dir) if self.data_dir is not None else {}
+            missing = [s for s in ("train", "dev") + (("test",) if self.require_test else ()) if s not in files]
+            if missing:
                 raise FileNotFoundError(
-                    f"task {self.name!r}: no {self.dataset} train/dev files in {self.data_dir} "
+                    f"task {self.name!r}: no {self.dataset} {'/'.join(missing)} file(s) in {self.data_dir} "
                     f"({DATA_HELP[self.dataset]}). Set task.params.data_dir=... ; see docs/classification.md.")
             return
-        repos = sorted({f"{repo}{'/' + config if config else ''}" for repo, config, *_ in HUB_SOURCES[self.dataset].values()})
-        try:
-            from datasets import load_dataset_builder
-
-            for repo, config, *_ in {(r, c) for r, c, *_ in HUB_SOURCES[self.dataset].values()}:
-                load_dataset_builder(repo, config)
-        except Exception as err:  # offline, unknown repo, ...: report as missing data with instructions
+        if self.require_test and "test" not in HUB_SOURCES[self.dataset]:
+            raise FileNotFoundError(
+                f"task {self.name!r}: the labeled test split is not on the Hub copy of {self.dataset} and no local "
+                f"files were found in {self.data_dir} ({DATA_HELP[self.dataset]}); see docs/classification.md.")
+        repos = sorted({repo for repo, *_ in HUB_SOURCES[self.dataset].values()})
+        unreachable = [repo for repo in repos if not _hub_dataset_available(repo)]
+        if unreachable:
             raise FileNotFoundError(
                 f"task {self.name!r}: no local {self.dataset} files in {self.data_dir} and the Hub copy "
-                f"({', '.join(repos)}) is not reachable ({type(err).__name__}). Put the files there: "
-                f"{DATA_HELP[self.dataset]}; see docs/classification.md.") from None
+                f"({', '.join(unreachable)}) is neither reachable nor cached. Put the files there: "
+                f"{DATA_HELP[self.dataset]}; see docs/classification.md.")
 
     def read_splits(self) -> dict[str, Examples]:
         """Every labeled split (train, dev, test when available), before any variant or limit."""
@@ -191,6 +210,8 @@ class ClassificationTask(Task):
         else:
             splits = load_hub(self.dataset)
         if "test" not in splits:
+            if self.require_test:
+                raise FileNotFoundError(f"task {self.name!r}: no labeled test split ({DATA_HELP[self.dataset]})")
             log.info("task %s: no labeled test split (%s); dev is the evaluation set", self.name, DATA_HELP[self.dataset])
         return splits
 
