@@ -142,8 +142,9 @@ def test_collate_pads_on_the_tokenizer_side_and_shifts_positions(tmp_path, token
 def test_a_second_setup_reads_the_cache_instead_of_tokenising(tmp_path, tokenizer, monkeypatch):
     import dicenlp.tasks.qa as qa
 
+    tokenizer = load_tokenizer(tokenizer.name_or_path)  # fresh: no truncation state from earlier calls
     first = make_task(tmp_path)
-    first.setup(tokenizer)
+    first.setup(tokenizer)  # (tokenising changes the tokenizer's truncation state: the key must ignore it)
     cache_files = sorted(p.name for p in (tmp_path / "cache").glob("*.arrow"))
     assert len(cache_files) == 2  # train and dev
 

@@ -57,6 +57,15 @@ HUB_SPLITS = {"train": "train", "dev": "validation"}
 DEFAULT_CACHE = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "qa-features"
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hash of the fast tokenizer's definition (vocabulary, normaliser, pre-tokeniser, template) without its
+    call state: ``truncation``/``padding`` are rewritten by every call, which must not invalidate a cache."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 class QuestionAnsweringTask(Task):
     """SQuAD-style extractive QA (kind ``"qa"``). Plain constructor arguments (configs/task/_qa_base.yaml).
 
@@ -151,7 +160,7 @@ class QuestionAnsweringTask(Task):
                 "doc_stride": self.doc_stride, "max_query_length": self.max_query_length,
                 "context_first": self.context_first, "tokenizer": type(tokenizer).__name__,
                 "padding_side": tokenizer.padding_side,
-                "backend": hashlib.sha1(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()}
+                "backend": tokenizer_fingerprint(tokenizer)}
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def setup(self, tokenizer) -> None:

@@ -101,8 +101,10 @@ def prepare_features(batch: dict[str, list[Any]], tokenizer, *, max_length: int,
             if starts[0] <= start_char and ends[-1] >= end_char:  # the answer lies inside this window
                 start = int(context_tokens[np.searchsorted(starts, start_char, side="right") - 1])
                 end = int(context_tokens[min(np.searchsorted(ends, end_char, side="left"), len(ends) - 1)])
-        out["input_ids"].append(ids)
-        out["token_type_ids"].append(encoded["token_type_ids"][i] if "token_type_ids" in encoded else None)
+        # numpy rows: datasets writes lists of arrays to Arrow directly (python lists are type-scanned first)
+        out["input_ids"].append(np.asarray(ids, dtype=np.int32))
+        if "token_type_ids" in encoded:
+            out["token_type_ids"].append(np.asarray(encoded["token_type_ids"][i], dtype=np.int8))
         out["offset_start"].append(offset_start.astype(np.int32))
         out["offset_end"].append(offset_end.astype(np.int32))
         out["cls_index"].append(cls_index)

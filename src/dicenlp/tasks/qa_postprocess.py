@@ -128,13 +128,14 @@ def postprocess_qa(examples: list[dict], feature_example_index: np.ndarray, offs
     null_start = np.asarray(start_scores, dtype=np.float64)[rows, cls_index]
     null_end = np.asarray(end_scores, dtype=np.float64)[rows, cls_index]
 
+    total = cands.score  # [N, n], computed once
     order = np.argsort(feature_example_index, kind="stable")
     bounds = np.searchsorted(feature_example_index[order], np.arange(len(examples) + 1))
     best_span, nbest, null_odds = {}, {}, {}
     for ex_i, example in enumerate(examples):
         feats = order[bounds[ex_i]:bounds[ex_i + 1]]
         qid = example["id"]
-        scores = cands.score[feats].ravel()
+        scores = total[feats].ravel()
         keep = np.flatnonzero(np.isfinite(scores))
         keep = keep[np.argsort(-scores[keep], kind="stable")[:n_best_size]]
         f_of = feats[keep // cands.start.shape[1]]
