@@ -125,43 +125,60 @@ def postprocess_qa(examples: list[dict], feature_example_index: np.ndarray, offs
     cls_index = np.asarray(cls_index)
     cands = span_candidates(start_scores, end_scores, offset_start >= 0, n_best_size, max_answer_length)
     rows = np.arange(len(cls_index))
-    null_start = np.asarray(start_scores, dtype=np.float64)[rows, cls_index]
-    null_end = np.asarray(end_scores, dtype=np.float64)[rows, cls_index]
+    null_start = start_scores[rows, cls_index]  # [N] null score parts of every feature
+    null_end = end_scores[rows, cls_index]
 
-    total = cands.score  # [N, n], computed once
+    n_feat, n_slots = cands.start.shape
+    n_ex = len(examples)
+    # features of each example side by side: feat_mat [E, F] (feature ids in order, -1 padding)
+    counts = np.bincount(feature_example_index, minlength=n_ex) if n_feat else np.zeros(n_ex, dtype=np.int64)
     order = np.argsort(feature_example_index, kind="stable")
-    bounds = np.searchsorted(feature_example_index[order], np.arange(len(examples) + 1))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    width = max(int(counts.max()) if n_ex else 0, 1)
+    feat_mat = np.full((n_ex, width), -1, dtype=np.int64)
+    ex_sorted = feature_example_index[order]
+    feat_mat[ex_sorted, np.arange(n_feat) - first[ex_sorted]] = order
+    has_feat = feat_mat >= 0
+    safe = np.where(has_feat, feat_mat, 0)
+
+    # the n best spans of every example over all its windows: [E, F * n] → top n (stable: window order on ties)
+    merged = np.where(has_feat[..., None], cands.score[safe], -np.inf).reshape(n_ex, width * n_slots)
+    top = np.argsort(-merged, axis=1, kind="stable")[:, :n_best_size]
+    top_score = np.take_along_axis(merged, top, 1)
+    f_sel = np.take_along_axis(safe, top // n_slots, 1)
+    c_sel = top % n_slots
+    tok_s, tok_e = cands.start[f_sel, c_sel], cands.end[f_sel, c_sel]
+    char_s, char_e = offset_start[f_sel, tok_s], offset_end[f_sel, tok_e]
+    logit_s, logit_e = cands.start_score[f_sel, c_sel], cands.end_score[f_sel, c_sel]
+    n_valid = np.isfinite(top_score).sum(1)
+
+    # null: the smallest null score over the example's windows (Google BERT's score_null)
+    null_total = null_start + null_end
+    f_null = safe[np.arange(n_ex), np.argmin(np.where(has_feat, null_total[safe], np.inf), 1)]
+    best = top_score[:, 0] if top_score.shape[1] else np.full(n_ex, -np.inf)
+    odds = np.where(np.isfinite(best) & has_feat[:, 0], null_total[f_null] - best, NO_SPAN_ODDS)
+
+    # Python only from here: strings and the JSON entries (lists, no numpy scalars)
+    char_s, char_e, logit_s, logit_e = char_s.tolist(), char_e.tolist(), logit_s.tolist(), logit_e.tolist()
+    null_s, null_e = null_start[f_null].tolist(), null_end[f_null].tolist()
+    n_valid, odds, has_any = n_valid.tolist(), odds.tolist(), has_feat[:, 0].tolist()
     best_span, nbest, null_odds = {}, {}, {}
-    for ex_i, example in enumerate(examples):
-        feats = order[bounds[ex_i]:bounds[ex_i + 1]]
-        qid = example["id"]
-        scores = total[feats].ravel()
-        keep = np.flatnonzero(np.isfinite(scores))
-        keep = keep[np.argsort(-scores[keep], kind="stable")[:n_best_size]]
-        f_of = feats[keep // cands.start.shape[1]]
-        flat = (f_of, keep % cands.start.shape[1])
-        starts, ends = cands.start[flat], cands.end[flat]
-        entries = [{"text": example["context"][offset_start[f, s]:offset_end[f, t]],
-                    "start_logit": float(cands.start_score[f, c]), "end_logit": float(cands.end_score[f, c])}
-                   for f, c, s, t in zip(f_of, flat[1], starts, ends)]
-        best_span[qid] = entries[0]["text"] if entries else ""
+    for i, example in enumerate(examples):
+        qid, context, k = example["id"], example["context"], n_valid[i]
+        entries = [(context[a:b], ls, le) for a, b, ls, le in zip(char_s[i][:k], char_e[i][:k], logit_s[i][:k],
+                                                                   logit_e[i][:k])]
+        best_span[qid] = entries[0][0] if entries else ""
         if with_null:
-            if len(feats):
-                f_null = feats[np.argmin(null_start[feats] + null_end[feats])]
-                null_entry = {"text": "", "start_logit": float(null_start[f_null]),
-                              "end_logit": float(null_end[f_null])}
-                null_score = null_entry["start_logit"] + null_entry["end_logit"]
-                best = entries[0]["start_logit"] + entries[0]["end_logit"] if entries else None
-                null_odds[qid] = float(null_score - best) if best is not None else NO_SPAN_ODDS
-                entries = sorted(entries + [null_entry], key=lambda d: -(d["start_logit"] + d["end_logit"]))
-                if not any(d is null_entry for d in entries[:n_best_size]):
-                    entries = entries[:n_best_size - 1] + [null_entry]
+            null_odds[qid] = odds[i]
+            if has_any[i]:
+                null_score = null_s[i] + null_e[i]
+                rank = sum(1 for e in entries if e[1] + e[2] >= null_score)  # stable: null after equal scores
+                entries.insert(min(rank, n_best_size - 1), ("", null_s[i], null_e[i]))
                 entries = entries[:n_best_size]
-            else:
-                null_odds[qid] = NO_SPAN_ODDS
-        probs = _softmax(np.array([d["start_logit"] + d["end_logit"] for d in entries], dtype=np.float64))
-        nbest[qid] = [{"text": d["text"], "probability": float(p), "start_logit": d["start_logit"],
-                       "end_logit": d["end_logit"]} for d, p in zip(entries, probs)]
+        totals = np.array([e[1] + e[2] for e in entries], dtype=np.float64)
+        probs = _softmax(totals).tolist()
+        nbest[qid] = [{"text": t, "probability": p, "start_logit": ls, "end_logit": le}
+                      for (t, ls, le), p in zip(entries, probs)]
     return QAPredictions(best_span=best_span, nbest=nbest, null_odds=null_odds)
 
 
