@@ -205,3 +205,15 @@ def test_hub_dataset_mapping_uses_classlabel_names():
     sents = hf_to_sentences(ds, source="conll2003:train")
     assert [s.entities for s in sents] == [[(0, 0, "ORG"), (2, 2, "MISC")], [(0, 1, "PER")]]
     assert sents[1].source == "conll2003:train[1]"
+
+
+def test_hub_integer_tags_use_label_names():
+    """Parquet copies without ClassLabel names (e.g. a refs/convert/parquet export) map ids via label_names."""
+    import datasets
+
+    from dicenlp.data.mrc_ner import CONLL03_TAGS
+
+    ds = datasets.Dataset.from_dict({"tokens": [["Peter", "Blackburn", "in", "Oslo"]], "ner_tags": [[1, 2, 0, 5]]})
+    assert hf_to_sentences(ds, label_names=CONLL03_TAGS)[0].entities == [(0, 1, "PER"), (3, 3, "LOC")]
+    with pytest.raises(NerDataError, match="integer tags without label names"):
+        hf_to_sentences(ds)

@@ -146,6 +146,9 @@ def test_check_data_names_the_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"(?s)mrc-ner.train.*train.txt.*Get it from X"):
         task.check_data()
     MrcNerTask(queries={"PER": "q"}, data_dir=str(SAMPLES / "conll03")).check_data()
+    offline = MrcNerTask(queries={"PER": "q"}, data_dir=str(tmp_path), hub_name=["no-such-user/no-such-ner"])
+    with pytest.raises(FileNotFoundError, match="Hub copy could not be reached"):
+        offline.check_data()  # HF_HUB_OFFLINE=1 in tests (conftest): fails fast, with the reason
 
 
 # ----------------------------------------------------------------------------- model, masks and loss

@@ -303,12 +303,17 @@ def read_mrc_sentences(path: str | Path, language: str = "en",
 
 
 def hf_to_sentences(dataset, tokens_field: str = "tokens", tags_field: str = "ner_tags", scheme: str = "BIO",
-                    label_map: Mapping[str, str] | None = None, source: str = "hub") -> list[NerSentence]:
-    """A ``datasets.Dataset`` with a token list column and a tag column (``ClassLabel`` ids or strings)."""
+                    label_map: Mapping[str, str] | None = None, source: str = "hub",
+                    label_names: Sequence[str] | None = None) -> list[NerSentence]:
+    """A ``datasets.Dataset`` with a token list column and a tag column: ``ClassLabel`` ids (their names are
+    used), plain integer ids (``label_names`` maps them) or tag strings."""
     feature = dataset.features[tags_field]
-    names = getattr(getattr(feature, "feature", None), "names", None)
+    names = getattr(getattr(feature, "feature", None), "names", None) or label_names
     tokens_col, tags_col = dataset[tokens_field], dataset[tags_field]
-    tags = [[names[t] for t in row] if names is not None else list(row) for row in tags_col]
+    if names is None and any(isinstance(t, int) for row in tags_col for t in row):
+        raise NerDataError(f"{source}: integer tags without label names; pass label_names")
+    tags = [[names[t] if isinstance(t, int) else t for t in row] if names is not None else list(row)
+            for row in tags_col]
     where = [f"{source}[{i}]" for i in range(len(tags))]
     spans = batch_tags_to_spans(tags, scheme=scheme, where=where)
     return [NerSentence(tokens=list(tok), entities=_rename(sp, label_map), source=w)
@@ -318,23 +323,55 @@ def hf_to_sentences(dataset, tokens_field: str = "tokens", tags_field: str = "ne
 #: Hub split names → ours.
 _HUB_SPLITS = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
 
+#: CoNLL-2003's tag ids in every Hub copy (eriktks/conll2003, conll2003, lhoestq/conll2003), for copies whose
+#: parquet files lost the ClassLabel names.
+CONLL03_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 
-def load_hub_ner(name: str = "eriktks/conll2003", revision: str | None = None, **kwargs) -> dict[str, list[NerSentence]]:
-    """Load a token-classification NER dataset from the Hugging Face Hub (needs network or a filled cache).
 
-    ``eriktks/conll2003`` is the public CoNLL-2003 copy (IOB2 tags ``O B-PER I-PER ...``); ``"conll2003"`` is
-    its old name. Raises ``FileNotFoundError`` with instructions when the Hub cannot be reached.
+def _hub_attempts(names: str | Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each name as is, then its parquet conversion (script datasets such as ``eriktks/conll2003`` cannot be
+    run by ``datasets`` >= 4, but the Hub keeps a parquet copy under ``refs/convert/parquet``)."""
+    names = [names] if isinstance(names, str) else list(names)
+    return [(n, rev) for n in names for rev in (None, "refs/convert/parquet")]
+
+
+def load_hub_ner(names: str | Sequence[str] = ("eriktks/conll2003", "lhoestq/conll2003"),
+                 label_names: Sequence[str] | None = CONLL03_TAGS, **kwargs) -> dict[str, list[NerSentence]]:
+    """Load a token-classification NER dataset from the Hugging Face Hub (network or a filled HF cache).
+
+    ``names``: one Hub name or several tried in order (each also at ``refs/convert/parquet``). CoNLL-2003:
+    ``eriktks/conll2003`` (formerly ``conll2003``) and its parquet copy ``lhoestq/conll2003``, IOB2 tags.
+    ``label_names`` maps integer tags when the copy has no ``ClassLabel`` names. Raises ``FileNotFoundError``
+    naming every attempt when none loads.
     """
     import datasets
 
-    try:
-        dsd = datasets.load_dataset(name, revision=revision)
-    except Exception as err:  # noqa: BLE001 - any Hub/network failure becomes one clear message
-        raise FileNotFoundError(
-            f"could not load {name!r} from the Hugging Face Hub ({type(err).__name__}: {err}). Without network, "
-            f"put CoNLL-2003 column files train.txt/dev.txt/test.txt (or BERT-MRC mrc-ner.* files) in the task's "
-            f"data_dir instead (docs/ner.md).") from err
-    return {_HUB_SPLITS[k]: hf_to_sentences(v, source=f"{name}:{k}", **kwargs) for k, v in dsd.items() if k in _HUB_SPLITS}
+    errors = []
+    for name, revision in _hub_attempts(names):
+        try:
+            dsd = datasets.load_dataset(name, revision=revision)
+        except Exception as err:  # noqa: BLE001 - any Hub/network failure: try the next copy
+            errors.append(f"{name}{'@' + revision if revision else ''}: {type(err).__name__}: {str(err)[:200]}")
+            continue
+        return {_HUB_SPLITS[k]: hf_to_sentences(v, source=f"{name}:{k}", label_names=label_names, **kwargs)
+                for k, v in dsd.items() if k in _HUB_SPLITS}
+    raise FileNotFoundError(
+        "could not load NER data from the Hugging Face Hub (" + "; ".join(errors) + "). Without network, put "
+        "column files train.txt/dev.txt/test.txt (or BERT-MRC mrc-ner.* files) in the task's data_dir (docs/ner.md).")
+
+
+def hub_available(names: str | Sequence[str]) -> str | None:
+    """``None`` if one of the Hub copies can be resolved (cache or network), else the reason (for check_data)."""
+    import datasets
+
+    errors = []
+    for name, revision in _hub_attempts(names):
+        try:
+            datasets.load_dataset_builder(name, revision=revision)
+            return None
+        except Exception as err:  # noqa: BLE001
+            errors.append(f"{name}{'@' + revision if revision else ''}: {type(err).__name__}")
+    return "; ".join(errors)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -389,7 +426,7 @@ def detect_format(data_dir: str | Path) -> str:
 
 def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: str = "en", scheme: str = "auto",
                     label_map: Mapping[str, str] | None = None, dev_ratio: float | None = None,
-                    split_seed: int = 42, hub_name: str | None = None, strict: bool = False,
+                    split_seed: int = 42, hub_name: str | Sequence[str] | None = None, strict: bool = False,
                     files: Mapping[str, str] | None = None) -> dict[str, list[NerSentence]]:
     """Read train/dev/test sentences of one dataset.
 
@@ -411,7 +448,7 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
                                         f"a column file such as train.txt (see docs/ner.md)")
     splits: dict[str, list[NerSentence]] = {}
     if fmt == "hub":
-        splits = load_hub_ner(hub_name or "eriktks/conll2003", label_map=label_map)
+        splits = load_hub_ner(hub_name or ("eriktks/conll2003", "lhoestq/conll2003"), label_map=label_map)
     else:
         for split in ("train", "dev", "test"):
             if files and split in files:
@@ -445,6 +482,6 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
 
 
 __all__ = ["ColumnFormatError", "MrcExample", "NerDataError", "NerSentence", "context_tokens", "detect_format",
-           "hf_to_sentences", "load_hub_ner", "load_ner_splits", "mrc_to_sentences", "read_mrc_json",
+           "hf_to_sentences", "hub_available", "load_hub_ner", "load_ner_splits", "mrc_to_sentences", "read_mrc_json",
            "read_mrc_sentences", "read_slash_file", "read_tagged_file", "sentences_to_mrc", "split_train_dev",
            "write_mrc_json", "write_tagged_file"]

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dicenlp.data.mrc_ner import NerSentence, detect_format, load_ner_splits
+from dicenlp.data.mrc_ner import NerSentence, detect_format, find_split_file, hub_available, load_ner_splits
 from dicenlp.metrics.spans import span_scores
 from dicenlp.models.mrc import BertMrcNer, decode_spans, gold_index, logit_threshold, span_keys
 from dicenlp.tasks.base import EvalResult, Task, binary_output_form
@@ -189,7 +189,7 @@ class MrcNerTask(Task):
     def __init__(self, queries: Mapping[str, str], data_dir: str | None = None, name: str = "ner",
                  language: str = "en", data_format: str = "auto", files: Mapping[str, str] | None = None,
                  scheme: str = "auto", strict: bool = False, label_map: Mapping[str, str] | None = None,
-                 hub_name: str | None = None, dev_ratio: float | None = None, split_seed: int = 42,
+                 hub_name: str | list[str] | None = None, dev_ratio: float | None = None, split_seed: int = 42,
                  max_length: int = 256, max_span_len: int = 32, w_start: float = 1.0, w_end: float = 1.0,
                  w_span: float = 0.3, threshold: float = 0.5, span_threshold: float = 0.5,
                  span_sample_ratio: float = 0.0, max_span_candidates: int = 16384, max_pred_spans: int = 64,
@@ -204,7 +204,8 @@ class MrcNerTask(Task):
         self.language, self.data_format, self.files = language, data_format, dict(files) if files else None
         self.scheme, self.strict = scheme, strict
         self.label_map = dict(label_map) if label_map else None
-        self.hub_name, self.dev_ratio, self.split_seed = hub_name, dev_ratio, split_seed
+        self.hub_name = list(hub_name) if hub_name and not isinstance(hub_name, str) else hub_name
+        self.dev_ratio, self.split_seed = dev_ratio, split_seed
         self.max_length, self.max_span_len = int(max_length), int(max_span_len)
         self.w_start, self.w_end, self.w_span = float(w_start), float(w_end), float(w_span)
         self.threshold, self.span_threshold = float(threshold), float(span_threshold)
@@ -218,18 +219,24 @@ class MrcNerTask(Task):
     def check_data(self) -> None:
         if self.data_dir is not None and self.data_dir.is_dir():
             if self.files:
-                missing = [f for f in self.files.values() if not (self.data_dir / f).is_file()]
-                if not missing:
+                if all((self.data_dir / f).is_file() for f in self.files.values()):
                     return
-            elif detect_format(self.data_dir) != "missing" or self.data_format == "slash":
+            elif self.data_format == "slash":
+                if find_split_file(self.data_dir, "train", ("{split}.txt", "msra_{split}.txt")):
+                    return
+            elif detect_format(self.data_dir) != "missing":
                 return
+        hub = ""
         if self.hub_name:
-            return  # setup() loads it from the Hub (and raises with instructions if that fails)
+            reason = hub_available(self.hub_name)
+            if reason is None:
+                return  # setup() loads it from the Hub
+            hub = f" The Hub copy could not be reached either ({reason})."
         help_text = f"\n{self.data_help.strip()}" if self.data_help else ""
         raise FileNotFoundError(
             f"task {self.name!r}: no NER data in {self.data_dir}: expected BERT-MRC JSON files "
             f"mrc-ner.train/mrc-ner.dev/mrc-ner.test or column files train.txt/dev.txt/test.txt "
-            f"(set task.params.data_dir=...; see docs/ner.md).{help_text}")
+            f"(set task.params.data_dir=...; see docs/ner.md).{hub}{help_text}")
 
     def setup(self, tokenizer) -> None:
         self.sentences = load_ner_splits(self.data_dir or ".", data_format=self.data_format, language=self.language,
@@ -337,8 +344,10 @@ class MrcNerTask(Task):
         if self.w_span and index.shape[0]:
             L = batch["input_ids"].shape[1]
             target = torch.isin(span_keys(index, L), span_keys(gold_index(batch["gold_spans"]), L)).long()
-            total = total + self.w_span * loss_fn(outputs["span_logits"], target)
-        return total
+            return total + self.w_span * loss_fn(outputs["span_logits"], target)
+        # no candidate (or w_span = 0): a zero term keeps the span head in the graph, so that every parameter
+        # gets a (zero) gradient, which DistributedDataParallel requires
+        return total + 0.0 * outputs["span_logits"].sum()
 
     # ----------------------------------------------------------------- evaluation
     def eval_outputs(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
