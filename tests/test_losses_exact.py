@@ -329,7 +329,7 @@ def test_ohem_keep_matches_reference():
         y = (torch.rand(N, U, generator=torch.Generator().manual_seed(100 + trial)) < rng.random()).double()
         valid = torch.rand(N, generator=torch.Generator().manual_seed(200 + trial)) < 0.8
         ratio = rng.choice([0.1, 0.3, 1.0, 2.5, 100.0])
-        assert torch.equal(ohem_keep(p, y, valid, ratio), ref_ohem_keep(p, y, valid, ratio))
+        assert torch.equal(ohem_keep(p, y, ratio, valid), ref_ohem_keep(p, y, valid, ratio))
 
 
 def test_ohem_counts_hand_computed():
@@ -337,16 +337,16 @@ def test_ohem_counts_hand_computed():
     y = t64(0, 1, 0, 0, 0, 1)[:, None]
     valid = torch.ones(6, dtype=torch.bool)
     # 2 positives, ratio 1 → the 2 highest-p negatives (0.9, 0.7); ratio 0.5 → only 0.9; ratio 0.4 → none
-    assert ohem_keep(p, y, valid, 1.0)[:, 0].tolist() == [True, True, False, True, False, True]
-    assert ohem_keep(p, y, valid, 0.5)[:, 0].tolist() == [True, True, False, False, False, True]
-    assert ohem_keep(p, y, valid, 0.4)[:, 0].tolist() == [False, True, False, False, False, True]
+    assert ohem_keep(p, y, 1.0, valid)[:, 0].tolist() == [True, True, False, True, False, True]
+    assert ohem_keep(p, y, 0.5, valid)[:, 0].tolist() == [True, True, False, False, False, True]
+    assert ohem_keep(p, y, 0.4, valid)[:, 0].tolist() == [False, True, False, False, False, True]
     # floor(0.29 · 100) is 29 (not 28, as naive floating point gives)
     big_p = torch.linspace(0, 1, 300, dtype=torch.float64)[:, None]
     big_y = torch.zeros(300, 1, dtype=torch.float64)
     big_y[:100] = 1
-    assert int(ohem_keep(big_p, big_y, torch.ones(300, dtype=torch.bool), 0.29).sum()) == 129
+    assert int(ohem_keep(big_p, big_y, 0.29).sum()) == 129
     # no positives → no negatives kept
-    assert not ohem_keep(p, torch.zeros_like(y), valid, 0.3).any()
+    assert not ohem_keep(p, torch.zeros_like(y), 0.3, valid).any()
 
 
 @pytest.mark.parametrize("kind,prm", [("dl", dict(square_denominator=True)), ("tl", dict(alpha=0.3, beta=0.7)),

@@ -7,8 +7,9 @@ Shape convention (PAPER.md §2.1 generalised):
   * multi-class: ``logits`` is ``[..., C]`` (C >= 2, softmax over the last dim), ``target`` is ``[...]``
                  of integer class ids.
 A position is ignored when ``target == -100`` or ``mask == 0`` (``mask`` has the target's shape).
-Ignored positions never reach a formula: their logits are replaced by 0 *before* any arithmetic
-(``torch.where``), so their gradient is exactly 0 even when their logits are NaN or infinite.
+Ignored positions never reach a formula: they are dropped (boolean indexing) before any arithmetic, so
+their gradient is exactly 0 even when their logits are NaN or infinite, and every later op runs on the
+kept rows only (tagging batches are often half padding and sub-tokens).
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ _EXCLUDED = -1e30
 
 @dataclass
 class Flat:
-    """Flattened, validated inputs. ``x``: [N] (binary) or [N, C] (multi-class) logits in the compute
-    dtype; ``y``: [N] float targets (binary) or long class ids (multi-class), 0 at ignored positions;
-    ``valid``: [N] bool."""
+    """Flattened, validated inputs restricted to the kept (unignored) positions. ``x``: [N] (binary) or
+    [N, C] (multi-class) logits in the compute dtype; ``y``: [N] float targets (binary) or long class ids
+    (multi-class). N may be 0."""
 
     x: torch.Tensor
     y: torch.Tensor
-    valid: torch.Tensor
     multiclass: bool
 
     @property
@@ -70,29 +70,27 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
             "shapes (one logit per position), multi-class needs logits [..., C] and target [...]")
 
     dtype = compute_dtype(logits.dtype)
-    x = logits.to(dtype)
-    valid = target != IGNORE_INDEX
+    if multiclass and (target.dtype.is_floating_point or target.dtype == torch.bool):
+        raise TypeError(f"multi-class target must hold integer class ids, got {target.dtype}")
+    num_classes = logits.shape[-1] if multiclass else None
+    x = logits.to(dtype).reshape(-1, num_classes) if multiclass else logits.to(dtype).reshape(-1)
+    y = target.reshape(-1)
+    valid = y != IGNORE_INDEX
     if mask is not None:
-        valid = valid & (mask != 0)
-    valid = valid.reshape(-1)
+        valid = valid & (mask.reshape(-1) != 0)
+    if not bool(valid.all()):  # keep only the counted rows (exact zero gradient for the others)
+        x, y = x[valid], y[valid]
     if multiclass:
-        num_classes = x.shape[-1]
-        x = x.reshape(-1, num_classes)
-        if target.dtype.is_floating_point or target.dtype == torch.bool:
-            raise TypeError(f"multi-class target must hold integer class ids, got {target.dtype}")
-        y = torch.where(valid, target.reshape(-1), 0).long()
-        if bool(((y < 0) | (y >= num_classes)).any()):
-            bad = target.reshape(-1)[(y < 0) | (y >= num_classes)][0].item()
-            raise ValueError(f"target holds class id {bad}, outside [0, {num_classes}) (and not -100)")
-        x = torch.where(valid[:, None], x, 0.0)
+        bad = (y < 0) | (y >= num_classes)
+        if bool(bad.any()):
+            raise ValueError(f"target holds class id {y[bad][0].item()}, outside [0, {num_classes}) (and not -100)")
+        y = y.long()
     else:
-        x = x.reshape(-1)
-        y = torch.where(valid, target.reshape(-1).to(dtype), 0.0)
-        if bool(((y < 0) | (y > 1)).any()):
-            bad = y[(y < 0) | (y > 1)][0].item()
-            raise ValueError(f"binary target must lie in [0, 1] (or be -100), got {bad}")
-        x = torch.where(valid, x, 0.0)
-    return Flat(x=x, y=y, valid=valid, multiclass=multiclass)
+        y = y.to(dtype)
+        bad = (y < 0) | (y > 1)
+        if bool(bad.any()):
+            raise ValueError(f"binary target must lie in [0, 1] (or be -100), got {y[bad][0].item()}")
+    return Flat(x=x, y=y, multiclass=multiclass)
 
 
 def log1m_softmax_at(logp: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -122,13 +120,13 @@ def as_weight_buffer(values) -> torch.Tensor | None:
     return w
 
 
-def masked_mean(values: torch.Tensor, valid: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Per-position losses ``values`` [N] → scalar: 'mean' over valid positions (the 1/N of Eqs. 1, 2)
-    or 'sum'. No valid position → 0 (still attached to the graph, so ``backward()`` works)."""
-    total = torch.where(valid, values, 0.0).sum()
+def reduce_positions(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-position losses [N] → scalar: 'mean' (the 1/N of Eqs. 1, 2; 'batch' is the same) or 'sum'.
+    N = 0 → 0 (still attached to the graph, so ``backward()`` works)."""
+    total = values.sum()
     if reduction == "sum":
         return total
-    return total / valid.sum().clamp(min=1).to(values.dtype)
+    return total / max(values.shape[0], 1)
 
 
 class PositionwiseLoss(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, masked_mean
+from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, reduce_positions
 
 
 class CrossEntropyLoss(PositionwiseLoss):
@@ -32,14 +32,14 @@ class CrossEntropyLoss(PositionwiseLoss):
     def _loss(self, flat: Flat) -> torch.Tensor:
         w = self._class_weights(flat)
         if flat.multiclass:
-            per_pos = -flat.x.log_softmax(-1).gather(-1, flat.y[:, None]).squeeze(-1)
+            per_pos = F.cross_entropy(flat.x, flat.y, reduction="none")
             if w is not None:
-                per_pos = per_pos * w[flat.y]
+                per_pos = per_pos * w[flat.y]  # (not F.cross_entropy(weight=...): its mean divides by Σ α)
         else:
             per_pos = F.binary_cross_entropy_with_logits(flat.x, flat.y, reduction="none")
             if w is not None:
                 per_pos = per_pos * (w[0] * (1 - flat.y) + w[1] * flat.y)
-        return masked_mean(per_pos, flat.valid, self.reduction)
+        return reduce_positions(per_pos, self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, class_weights={self.class_weights is not None}"

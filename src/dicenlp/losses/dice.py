@@ -36,14 +36,12 @@ def _ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
     return torch.where(nonzero, num / torch.where(nonzero, den, 1.0), 1.0)
 
 
-def _colsum(keep: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Σ_i keep_iu values_iu → [U]; keep is [N] (same for every unit: one matrix-vector product) or [N, U]."""
-    if keep.dim() == 1:
-        return keep @ values
-    return (keep * values).sum(0)
+def _colsum(keep: torch.Tensor | None, values: torch.Tensor) -> torch.Tensor:
+    """Σ_i keep_iu values_iu → [U] (keep None = every row)."""
+    return values.sum(0) if keep is None else (keep * values).sum(0)
 
 
-def ohem_keep(p: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, ratio: float) -> torch.Tensor:
+def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Online hard negative mining, per unit: keep every positive and the k hardest negatives.
 
     k_u = min(#negatives_u, floor(ratio · #positives_u)); "hardest" = highest probability p_iu of the
@@ -51,10 +49,12 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, ratio: floa
     unit: take the top max_u k_u and keep the first k_u of each column). Ties at the k-th score are broken
     arbitrarily but exactly k_u negatives are kept. This reads max_u k_u back to the host (one device sync).
 
-    Args: p, y: [N, U] (y > 0.5 is a positive); valid: [N] bool. Returns a bool keep mask [N, U].
+    Args: p, y: [N, U] (y > 0.5 is a positive); valid: optional [N] bool of the rows that count.
+    Returns a bool keep mask [N, U].
     """
-    pos = (y > 0.5) & valid[:, None]
-    neg = (y <= 0.5) & valid[:, None]
+    pos, neg = y > 0.5, y <= 0.5
+    if valid is not None:
+        pos, neg = pos & valid[:, None], neg & valid[:, None]
     n_pos, n_neg = pos.sum(0), neg.sum(0)
     # +1e-9: floor(0.29 * 100) must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
     k = torch.minimum(n_neg, torch.floor(n_pos.double() * ratio + 1e-9).long())
@@ -130,32 +130,32 @@ class _DiceFamily(PositionwiseLoss):
         q = torch.sigmoid(-x) if self.uses_q else None  # 1 - p without cancellation (TL's false negatives)
         n, d = self._terms(s, q, y)
         if self.ohem_ratio > 0:
-            p = torch.sigmoid(x)[:, None]
-            keep = ohem_keep(p, y[:, None], flat.valid, self.ohem_ratio)[:, 0].to(x.dtype)
+            keep = ohem_keep(torch.sigmoid(x)[:, None], y[:, None], self.ohem_ratio)[:, 0].to(x.dtype)
+            n, d, count = keep * n, keep * d, keep.sum()
         else:
-            keep = flat.valid.to(x.dtype)
+            keep, count = None, x.new_tensor(float(x.shape[0]))
         if self.reduction == "batch":
-            return self._reduce((keep * n).sum(), (keep * d).sum(), None, None)
-        return self._reduce(None, None, (keep * self._per_position(n, d)).sum(), keep.sum())
+            return self._reduce(n.sum(), d.sum(), None, None)
+        per_pos = self._per_position(n, d)
+        return self._reduce(None, None, (per_pos if keep is None else keep * per_pos).sum(), count)
 
     def _multiclass(self, flat: Flat) -> torch.Tensor:
         x, t = flat.x, flat.y
-        C = x.shape[-1]
+        N, C = x.shape
         p, s, s_t, q_t, fix = self._multiclass_scores(x, t)
         col = t[:, None]
         if self.ohem_ratio > 0:
             y = torch.zeros_like(p, dtype=torch.bool).scatter_(1, col, True)
-            keep = ohem_keep(p, y, flat.valid, self.ohem_ratio).to(x.dtype)
+            keep = ohem_keep(p, y, self.ohem_ratio).to(x.dtype)
             k_t = keep.gather(1, col).squeeze(1)
             k_fix = keep.gather(1, fix[0][:, None]).squeeze(1) if fix is not None else None
             count = keep.sum(0)
         else:
-            keep = k_t = k_fix = flat.valid.to(x.dtype)
-            count = keep.sum()
+            keep, k_t, k_fix, count = None, 1.0, 1.0, x.new_tensor(float(N))
         zeros = x.new_zeros(C)
         n1, d1 = self._nd1(s_t, q_t)
         if self.reduction == "batch":
-            # Σ_i k d_ic = Σ_i k d(s_ic, 0) over all entries, then the target entries switch d(s, 0) → d(s, 1)
+            # Σ_i d_ic = Σ_i d(s_ic, 0) over all entries, then the target entries switch d(s, 0) → d(s, 1)
             den_sum = _colsum(keep, self._d0(s)) + zeros.index_add(0, t, k_t * (d1 - self._d0(s_t)))
             if fix is not None:
                 T, exact, approx = fix

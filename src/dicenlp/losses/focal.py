@@ -6,7 +6,7 @@ import torch
 
 import torch.nn.functional as F
 
-from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, log1m_softmax_at, masked_mean
+from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, log1m_softmax_at, reduce_positions
 
 
 class FocalLoss(PositionwiseLoss):
@@ -52,7 +52,7 @@ class FocalLoss(PositionwiseLoss):
             if w is not None:
                 pos, neg = w[1] * pos, w[0] * neg
             per_pos = y * pos + (1 - y) * neg
-        return masked_mean(per_pos, flat.valid, self.reduction)
+        return reduce_positions(per_pos, self.reduction)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, reduction={self.reduction!r}, class_weights={self.class_weights is not None}"
