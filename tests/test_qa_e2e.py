@@ -140,3 +140,11 @@ def test_tiny_bert_learns_the_training_answers(run_train, cache_dir):
     results = qa_run(run_train, cache_dir, "sample_squad", "tiny-bert", "ce", "task.params.dev_file=train-v1.1.json",
                      "trainer.max_steps=150", "trainer.lr=3e-3", "trainer.eval_every=50", "trainer.batch_size=16")
     assert results["dev"]["f1"] > 50.0
+
+
+def test_quoref_sample_reports_the_quoref_metric(run_train, cache_dir):
+    results = qa_run(run_train, cache_dir, "quoref", "tiny-bert", "dsc",
+                     f"task.params.data_dir={REPO_ROOT / 'data/samples/squad/quoref'}", "task.params.max_length=128",
+                     "task.params.doc_stride=32", "task.params.max_query_length=32")
+    dev = results["dev"]
+    assert set(dev) == {"em", "f1", "total", "squad_em", "squad_f1"} and dev["total"] == 4

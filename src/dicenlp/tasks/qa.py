@@ -84,6 +84,9 @@ class QuestionAnsweringTask(Task):
         max_train_examples, max_eval_examples: keep the first N questions (debugging, tests).
         cache_dir: feature cache (default ``$DICENLP_CACHE/qa-features`` or ``~/.cache/dicenlp/qa-features``).
         check_answers: verify that every answer text sits at its ``answer_start``.
+        metric: ``"squad"`` (the official v1.1 or v2.0 script's rules) or ``"quoref"`` (QuoRef's official
+            DROP-style multi-span EM/F1, ``dicenlp.metrics.quoref``; the SQuAD v1.1 scores are added as
+            ``squad_em``/``squad_f1``).
     """
 
     primary_metric = "f1"
@@ -95,7 +98,7 @@ class QuestionAnsweringTask(Task):
                  max_answer_length: int = 30, null_score_diff_threshold: float | None = None,
                  context_first: bool | None = None, max_train_examples: int | None = None,
                  max_eval_examples: int | None = None, cache_dir: str | None = None, check_answers: bool = True,
-                 preprocessing_batch_size: int = 1000) -> None:
+                 metric: str = "squad", preprocessing_batch_size: int = 1000) -> None:
         super().__init__()
         self.name = name
         self.data_dir = Path(data_dir)
@@ -109,6 +112,11 @@ class QuestionAnsweringTask(Task):
         self.max_examples = {"train": max_train_examples, "dev": max_eval_examples, "test": max_eval_examples}
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
         self.check_answers = check_answers
+        if metric not in ("squad", "quoref"):
+            raise ValueError(f"metric must be 'squad' (official SQuAD v1.1/v2.0 rules) or 'quoref', got {metric!r}")
+        if metric == "quoref" and self.version_2:
+            raise ValueError("metric='quoref' scores answerable questions only (no SQuAD 2.0 null answers)")
+        self.metric = metric
         self.preprocessing_batch_size = int(preprocessing_batch_size)
         if self.hub_name and self.files.get("test"):
             raise ValueError("hub_name covers train and dev only; a test_file needs local files")
@@ -297,12 +305,13 @@ class QuestionAnsweringTask(Task):
         arrays = self._arrays(split)
         return evaluate_qa(self.examples[split], arrays, gathered["start_scores"], gathered["end_scores"],
                            version_2=self.version_2, n_best_size=self.n_best_size,
-                           max_answer_length=self.max_answer_length, null_threshold=self.null_threshold)
+                           max_answer_length=self.max_answer_length, null_threshold=self.null_threshold,
+                           metric=self.metric)
 
 
 def evaluate_qa(examples: list[dict], arrays: Mapping[str, np.ndarray], start_scores: np.ndarray,
                 end_scores: np.ndarray, *, version_2: bool, n_best_size: int = 20, max_answer_length: int = 30,
-                null_threshold: float | None = None) -> EvalResult:
+                null_threshold: float | None = None, metric: str = "squad") -> EvalResult:
     """Post-process and score one split (metrics ``em``/``f1`` in %, plus v2.0's breakdown and thresholds)."""
     from dicenlp.metrics.squad import (choose_null_threshold, squad_v1_evaluate, squad_v2_evaluate,
                                        squad_v2_raw_scores)
@@ -315,6 +324,12 @@ def evaluate_qa(examples: list[dict], arrays: Mapping[str, np.ndarray], start_sc
         answers = preds.answers()
         official = squad_v1_evaluate(examples, answers)
         metrics = {"em": official["exact_match"], "f1": official["f1"], "total": official["total"]}
+        if metric == "quoref":  # QuoRef's own metric is the reported one; SQuAD rules kept for reference
+            from dicenlp.metrics.quoref import quoref_evaluate
+
+            quoref = quoref_evaluate(examples, answers)
+            metrics = {"em": quoref["exact_match"], "f1": quoref["f1"], "total": quoref["total"],
+                       "squad_em": official["exact_match"], "squad_f1": official["f1"]}
     else:
         search = squad_v2_evaluate(examples, preds.best_span, na_probs=preds.null_odds)
         if null_threshold is None:  # chosen on this split for F1, as the official best_f1_thresh
