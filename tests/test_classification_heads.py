@@ -133,3 +133,37 @@ def test_head_dropout_follows_the_encoder_config(tiny_bert):
     _, encoder = tiny_bert
     assert SequenceClassifier(encoder, 1).dropout.p == encoder.config.hidden_dropout_prob
     assert SequenceClassifier(encoder, 1, dropout=0.3).dropout.p == 0.3
+
+
+def test_tokenised_features_are_cached_and_reused(tiny_bert, tmp_path):
+    tokenizer, _ = tiny_bert
+    first = ClassificationTask(dataset="mrpc", data_dir=str(GLUE / "MRPC"), cache_dir=str(tmp_path))
+    first.setup(tokenizer)
+    files = sorted(p.name for p in tmp_path.rglob("*.arrow"))
+    assert len(files) == 3  # train, dev, test
+    second = ClassificationTask(dataset="mrpc", data_dir=str(GLUE / "MRPC"), cache_dir=str(tmp_path))
+    second.setup(tokenizer)  # the tokenizer now carries truncation state: the keys must not change
+    assert sorted(p.name for p in tmp_path.rglob("*.arrow")) == files
+    assert second.datasets["dev"][3]["input_ids"] == first.datasets["dev"][3]["input_ids"]
+    other = ClassificationTask(dataset="mrpc", data_dir=str(GLUE / "MRPC"), cache_dir=str(tmp_path), max_length=16)
+    other.setup(tokenizer)
+    assert len(list(tmp_path.rglob("*.arrow"))) == 6
+    assert max(len(x) for x in other.datasets["train"]["input_ids"]) == 16
+
+
+def test_real_mrpc_slice_through_the_task(tiny_bert, tmp_path):
+    from conftest import shared_data
+
+    directory = shared_data("mrpc")
+    task = ClassificationTask(dataset="mrpc", data_dir=str(directory), cache_dir=str(tmp_path), max_length=64)
+    task.setup(tiny_bert[0])
+    assert {k: len(v) for k, v in task.datasets.items()} == {"train": 3668, "dev": 408}
+    counts = task.label_counts()
+    assert int(counts.sum()) == 3668 and counts[1] > counts[0]  # ~68% paraphrases
+    n = len(task.datasets["dev"])
+    gold = task.examples["dev"].label
+    result = task.evaluate("dev", {"pred": gold.copy(), "score": np.ones(n), "feature_index": np.arange(n)})
+    assert result.metrics["f1"] == 100.0 and result.metrics["accuracy"] == 100.0
+    always = task.evaluate("dev", {"pred": np.ones(n, dtype=int), "score": np.ones(n), "feature_index": np.arange(n)})
+    share = gold.mean()
+    assert always.metrics["f1"] == pytest.approx(100 * 2 * share / (1 + share))  # majority baseline F1

@@ -101,6 +101,15 @@ def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return pred, score
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """The tokenizer's serialisation without its mutable ``truncation``/``padding`` state (a call with
+    ``truncation=True`` changes that state, which must not change the cache key of the next split)."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    return json.dumps(state, sort_keys=True)
+
+
 def _hub_dataset_available(repo: str) -> bool:
     """The Hub answers for ``repo`` (one request, 10 s timeout, no retries), or ``datasets`` has it cached."""
     try:
@@ -243,7 +252,7 @@ class ClassificationTask(Task):
         h = hashlib.sha256()
         h.update(json.dumps({"v": FEATURE_VERSION, "max_length": self.max_length, "pair": self.pair,
                              "tokenizer": type(tokenizer).__name__}).encode())
-        h.update(tokenizer.backend_tokenizer.to_str().encode())
+        h.update(tokenizer_fingerprint(tokenizer).encode())
         h.update(json.dumps([ex.text_a, ex.text_b, ex.label.tolist()], ensure_ascii=False).encode())
         return self.cache_dir / "classification" / f"{self.name}-{split}-{h.hexdigest()[:20]}.arrow"
 
