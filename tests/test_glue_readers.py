@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicenlp.data.glue import (MRPC, QQP, SST, GlueFormatError, is_unlabeled, local_files, read_id_pairs, read_jsonl,
-                               read_local, read_tsv, split_mrpc_dev)
+from dicenlp.data.glue import (MRPC, QQP, SST, Examples, GlueFormatError, is_unlabeled, local_files, read_id_pairs,
+                               read_jsonl, read_local, read_tsv, split_mrpc_dev, write_local)
 
 from conftest import REPO_ROOT, shared_data
 
@@ -142,3 +142,22 @@ def test_real_mrpc_slice():
     assert 0.6 < train.label.mean() < 0.72  # ~68% paraphrases (PAPER.md §3.4)
     assert dev.text_b[0].startswith('" The foodservice pie business')
     assert len(set(train.ids) & set(dev.ids)) == 0
+
+
+@pytest.mark.parametrize("dataset,folder", [("mrpc", "MRPC"), ("qqp", "QQP"), ("sst2", "SST-2"), ("sst5", "SST-5")])
+def test_write_local_round_trip(dataset, folder, tmp_path):
+    splits = read_local(dataset, SAMPLES / folder)
+    write_local(dataset, splits, tmp_path)
+    back = read_local(dataset, tmp_path)
+    assert sorted(back) == sorted(splits)
+    for split in splits:
+        assert (back[split].ids, back[split].text_a, back[split].text_b) == (splits[split].ids, splits[split].text_a,
+                                                                              splits[split].text_b)
+        assert back[split].label.tolist() == splits[split].label.tolist()
+
+
+def test_write_local_removes_tabs_and_line_breaks(tmp_path):
+    ex = Examples(["1_2"], ["a\tb"], ['"c\r\nd'], np.array([1]))
+    write_local("mrpc", {"train": ex}, tmp_path)
+    back = read_tsv(tmp_path / "train.tsv", MRPC)
+    assert back.text_a == ["a b"] and back.text_b == ['"c d'] and back.ids == ["1_2"]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,6 +330,65 @@ def load_hub(dataset: str) -> dict[str, Examples]:
     return splits
 
 
-__all__ = ["DATASETS", "Examples", "GlueFormatError", "HUB_SOURCES", "MRPC", "QQP", "SST", "TsvLayout", "is_unlabeled",
-           "load_hub", "local_files", "read_header", "read_id_pairs", "read_jsonl", "read_local", "read_tsv",
-           "split_mrpc_dev"]
+# ------------------------------------------------------------------------------------------ writing
+#: Local file names ``write_local`` uses per split.
+LOCAL_NAMES = {"mrpc": {"train": "train.tsv", "dev": "dev.tsv", "test": "msr_paraphrase_test.txt"},
+               "qqp": {"train": "train.tsv", "dev": "dev.tsv"},
+               "sst2": {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
+               "sst5": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}}
+
+
+_BREAKS = re.compile(r"[\t\r\n]+")
+
+
+def _cell(text: str) -> str:
+    # GLUE files are read without quoting: a tab or line break inside a text would shift the columns.
+    return _BREAKS.sub(" ", text)
+
+
+def write_local(dataset: str, splits: dict[str, Examples], data_dir: str | Path) -> dict[str, Path]:
+    """Write ``splits`` in the local layout ``read_local`` reads (atomically; tabs/line breaks in a text become
+    spaces). Ids that the source lacks (the Hub copies carry one ``idx``) are written as that index."""
+    from dicenlp.files import write_text_atomic
+
+    layout, _ = DATASETS[dataset]
+    data_dir = Path(data_dir)
+    written = {}
+    for split, ex in splits.items():
+        path = data_dir / LOCAL_NAMES[dataset][split]
+        if path.suffix == ".jsonl":
+            text = "".join(json.dumps({"id": i, "text": t, "label": int(y)}, ensure_ascii=False) + "\n"
+                           for i, t, y in zip(ex.ids, ex.text_a, ex.label.tolist()))
+        else:
+            rows = []
+            for n, (i, y) in enumerate(zip(ex.ids, ex.label.tolist())):
+                values = {layout.label: str(y), layout.text_a: _cell(ex.text_a[n])}
+                if layout.text_b:
+                    values[layout.text_b] = _cell(ex.text_b[n])
+                parts = i.split("_") if len(layout.ids) > 1 and i.count("_") == len(layout.ids) - 1 else [i] * len(layout.ids)
+                values.update(zip(layout.ids, parts))
+                rows.append("\t".join(values.get(c, "") for c in layout.header))
+            text = "\t".join(layout.header) + "\n" + "".join(r + "\n" for r in rows)
+        written[split] = write_text_atomic(path, text)
+    return written
+
+
+def download(dataset: str, data_dir: str | Path) -> dict[str, Path]:
+    """Fetch the Hub copies of ``dataset`` (``load_hub``) and write them into ``data_dir`` (``write_local``)."""
+    return write_local(dataset, load_hub(dataset), data_dir)
+
+
+__all__ = ["DATASETS", "Examples", "GlueFormatError", "HUB_SOURCES", "LOCAL_NAMES", "MRPC", "QQP", "SST", "TsvLayout",
+           "download", "is_unlabeled", "load_hub", "local_files", "read_header", "read_id_pairs", "read_jsonl",
+           "read_local", "read_tsv", "split_mrpc_dev", "write_local"]
+
+
+if __name__ == "__main__":  # python -m dicenlp.data.glue sst5 data/sst5
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the Hub copy of a dataset in the local layout")
+    parser.add_argument("dataset", choices=sorted(DATASETS))
+    parser.add_argument("data_dir")
+    args = parser.parse_args()
+    for split, path in download(args.dataset, args.data_dir).items():
+        print(f"{split}: {path}")
