@@ -190,3 +190,31 @@ def test_vectorised_op_count_does_not_grow_with_classes_or_positions(name, prm):
     binary = {_ops(make(name, prm, 2), torch.randn(n, generator=torch.Generator().manual_seed(n)),
                    torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(n))) for n in (8, 700)}
     assert len(binary) == 1, binary
+
+
+def test_multiclass_dsc_exact_beyond_the_float_range():
+    """Logit gaps so large that every other probability underflows: p̃ of the top class is still
+    exp(α log(1 - p)) exactly, from log(1 - p) = logsumexp of the others (here log 2 - 1000)."""
+    x = torch.tensor([[1000.0, 0.0, 0.0], [0.0, 0.5, -1.0]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1])
+    a = 0.3
+    loss = SelfAdjustingDiceLoss(alpha=a, square_denominator=False, reduction="batch")
+    out = loss(x, y)
+    out.backward()
+    assert torch.isfinite(x.grad).all()
+    # reference: per class c, 1 - (2 Σ p̃ y + 1)/(Σ p̃ + Σ y + 1), p̃ in log space
+    pt0 = torch.tensor([[math.exp(a * (math.log(2) - 1000)), 0.0, 0.0]], dtype=torch.float64)
+    p1 = torch.softmax(x.detach()[1:], -1)
+    pt1 = (1 - p1) ** a * p1
+    pt = torch.cat([pt0, pt1])
+    yy = torch.nn.functional.one_hot(y, 3).double()
+    want = (1 - (2 * (pt * yy).sum(0) + 1) / (pt.sum(0) + yy.sum(0) + 1)).mean()
+    torch.testing.assert_close(out.detach(), want, rtol=1e-12, atol=1e-12)
+    # same in fp32 with a gap of 200 (fp32 underflows beyond ~87)
+    x32 = torch.tensor([[200.0, 0.0, 0.0]], requires_grad=True)
+    out32 = loss(x32, torch.tensor([0]))
+    out32.backward()
+    assert torch.isfinite(out32) and torch.isfinite(x32.grad).all()
+    pt = math.exp(a * (math.log(2) - 200))
+    want32 = (1 - (2 * pt + 1) / (pt + 1 + 1) + 2 * (1 - 1 / 1)) / 3  # classes 1, 2: p̃ = 0, no target → 0
+    assert out32.item() == pytest.approx(want32, rel=1e-5)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import Flat, PositionwiseLoss, check_reduction, log1m_softmax_at
+from ._common import Flat, PositionwiseLoss, check_reduction, softmax_parts
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
@@ -90,15 +90,16 @@ class _DiceFamily(PositionwiseLoss):
         return torch.sigmoid(x)
 
     def _multiclass_scores(self, x: torch.Tensor, t: torch.Tensor):
-        """Softmax probabilities and the loss's score s.
+        """Softmax probabilities and the loss's score s, in the form the reductions need.
 
-        Returns ``(p, s, s_t, q_t, fix)``: p and s [N, C]; s_t = s at the target [N]; q_t = 1 - p at the
-        target [N] (or None if unused); ``fix`` = None, or ``(T, s_exact_T, s_T)`` when s is exact except
-        at one entry per row (column T [N]), where the reductions replace s_T by s_exact_T.
+        Returns ``(p, d0, s_t, q_t, fix)``: p [N, C]; d0 = d(s, 0) [N, C] (the y = 0 denominator term of
+        every entry); s_t = s at the target [N]; q_t = 1 - p at the target [N] (or None if unused);
+        ``fix`` = None, or ``(T, s_exact_T, s_T)`` when d0 holds d(s_T, 0) instead of d(s_exact_T, 0) at one
+        entry per row (column T [N]) and the reductions must swap it.
         """
         p = x.softmax(-1)
         p_t = p.gather(1, t[:, None]).squeeze(1)
-        return p, p, p_t, (1 - p_t if self.uses_q else None), None
+        return p, self._d0(p), p_t, (1 - p_t if self.uses_q else None), None
 
     def _terms(self, s, q, y):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -142,7 +143,7 @@ class _DiceFamily(PositionwiseLoss):
     def _multiclass(self, flat: Flat) -> torch.Tensor:
         x, t = flat.x, flat.y
         N, C = x.shape
-        p, s, s_t, q_t, fix = self._multiclass_scores(x, t)
+        p, d0, s_t, q_t, fix = self._multiclass_scores(x, t)
         col = t[:, None]
         if self.ohem_ratio > 0:
             y = torch.zeros_like(p, dtype=torch.bool).scatter_(1, col, True)
@@ -156,13 +157,13 @@ class _DiceFamily(PositionwiseLoss):
         n1, d1 = self._nd1(s_t, q_t)
         if self.reduction == "batch":
             # Σ_i d_ic = Σ_i d(s_ic, 0) over all entries, then the target entries switch d(s, 0) → d(s, 1)
-            den_sum = _colsum(keep, self._d0(s)) + zeros.index_add(0, t, k_t * (d1 - self._d0(s_t)))
+            den_sum = _colsum(keep, d0) + zeros.index_add(0, t, k_t * (d1 - self._d0(s_t)))
             if fix is not None:
                 T, exact, approx = fix
                 den_sum = den_sum + zeros.index_add(0, T, k_fix * (self._d0(exact) - self._d0(approx)))
             num_sum = zeros.index_add(0, t, k_t * n1)
             return self._reduce(num_sum, den_sum, None, None)
-        loss_sum = _colsum(keep, self._l0(s)) + zeros.index_add(0, t, k_t * (self._per_position(n1, d1)
+        loss_sum = _colsum(keep, self._l0_from_d(d0)) + zeros.index_add(0, t, k_t * (self._per_position(n1, d1)
                                                                             - self._l0(s_t)))
         if fix is not None:
             T, exact, approx = fix
@@ -171,7 +172,9 @@ class _DiceFamily(PositionwiseLoss):
 
     def _l0(self, s):
         """Per-position loss at y = 0 (n = 0): 1 - γ/(d(s, 0) + γ)."""
-        d = self._d0(s)
+        return self._l0_from_d(self._d0(s))
+
+    def _l0_from_d(self, d):
         if self.smooth > 0:
             return d / (d + self.smooth)  # = 1 - γ/(d + γ), one pass fewer
         return (d != 0).to(d.dtype)  # γ = 0: 1 - 0/d = 1, and 0/0 counts as ratio 1 (loss 0)
@@ -246,23 +249,18 @@ class SelfAdjustingDiceLoss(DiceLoss):
         if self.alpha == 0:
             return super()._multiclass_scores(x, t)
         a = self.alpha
-        logp = x.log_softmax(-1)
-        p = logp.exp()
-        # p̃ = exp(log p + α log(1 - p)). For an entry with p <= 1/2, log1p(-p) is exact; the clamp keeps the
-        # (at most one per row) entry with p > 1/2 away from 1 - p ~ 0, whose log1p backward would be 0 * inf.
-        s = torch.exp(torch.add(logp, torch.log1p(-p.clamp(max=0.5)), alpha=a))
-        # That entry T (the row's argmax when it exists) gets its exact value from log(1 - p_T) = log Σ_{j≠T} p_j.
-        # T by a matrix-vector product with 0..C-1 (torch's CPU argmax over a short last dim is ~10x slower);
-        # rows without an entry > 1/2 get T = 0, where exact and clamped values agree anyway.
-        big = (p.detach() > 0.5).to(x.dtype)
-        T = (big @ torch.arange(x.shape[-1], dtype=x.dtype, device=x.device)).long()
-        lp = logp.gather(1, torch.stack([t, T], 1))
+        sm = softmax_parts(x)  # exact log(1 - p) without 0 * inf (see SoftmaxParts)
+        # log p̃ = log p + α log(1 - p); d0 = p̃^k = exp(k log p̃) (one exp, no separate square). Exact
+        # except at a row's big entry (p > 1/2), which holds p for now: the reductions swap in the exact
+        # value ``exact_T`` there ([N] work, ``fix``).
+        log_s = torch.add(sm.logp, sm.log1m_small(), alpha=a)
+        d0 = torch.exp(log_s.mul_(2) if self.square_denominator else log_s)
+        lp = sm.logp.gather(1, torch.stack([t, sm.T], 1))
         lp_t, lp_T = lp[:, 0], lp[:, 1]
-        exact_T = torch.exp(lp_T + a * log1m_softmax_at(logp, T))
-        approx_T = torch.exp(lp_T + a * torch.log1p(-lp_T.exp().clamp(max=0.5)))
-        # the target is either T (exact value above) or has p_t <= p_T, so p_t <= 1/2 and log1p is exact
-        s_t = torch.where(t == T, exact_T, torch.exp(lp_t + a * torch.log1p(-lp_t.exp().clamp(max=0.5))))
-        return p, s, s_t, None, (T, exact_T, approx_T)
+        approx_T = lp_T.exp()  # what d0 assumed at a big entry (log(1 - 0) = 0)
+        exact_T = torch.where(sm.has_big, torch.exp(lp_T + a * sm.log_q_T), approx_T)
+        s_t = torch.exp(lp_t + a * sm.log1m_at(t, lp_t.exp()))
+        return sm.p, d0, s_t, None, (sm.T, exact_T, approx_T)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", alpha={self.alpha}"

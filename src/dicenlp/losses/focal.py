@@ -6,7 +6,7 @@ import torch
 
 import torch.nn.functional as F
 
-from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, log1m_softmax_at, reduce_positions
+from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, reduce_positions, softmax_parts
 
 
 class FocalLoss(PositionwiseLoss):
@@ -38,10 +38,12 @@ class FocalLoss(PositionwiseLoss):
     def _loss(self, flat: Flat) -> torch.Tensor:
         w = self._class_weights(flat)
         if flat.multiclass:
-            logp = flat.x.log_softmax(-1)
-            logp_t = logp.gather(-1, flat.y[:, None]).squeeze(-1)
-            factor = self._focal_factor(log1m_softmax_at(logp, flat.y)) if self.gamma != 0 else 1.0
-            per_pos = -factor * logp_t
+            if self.gamma == 0:
+                per_pos = F.cross_entropy(flat.x, flat.y, reduction="none")
+            else:
+                sm = softmax_parts(flat.x)  # exact log(1 - p_t), finite gradient at saturation
+                logp_t = sm.logp.gather(-1, flat.y[:, None]).squeeze(-1)
+                per_pos = -self._focal_factor(sm.log1m_at(flat.y, logp_t.exp())) * logp_t
             if w is not None:
                 per_pos = per_pos * w[flat.y]
         else:
