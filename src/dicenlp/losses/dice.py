@@ -59,7 +59,7 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tenso
     # +1e-9: floor(0.29 * 100) must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
     k = torch.minimum(n_neg, torch.floor(n_pos.double() * ratio + 1e-9).long())
     k_max = int(k.max()) if k.numel() else 0
-    scores = p.detach().masked_fill(~neg, float("-inf"))
+    scores = p.detach() - 2.0 * (~neg).to(p.dtype)  # non-negatives below every probability (float math: fast)
     top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, U], hardest first
     take = torch.arange(k_max, device=p.device)[:, None] < k[None, :]
     return pos | torch.zeros_like(pos).scatter_(0, top, take)
