@@ -148,3 +148,22 @@ def test_quoref_sample_reports_the_quoref_metric(run_train, cache_dir):
                      "task.params.doc_stride=32", "task.params.max_query_length=32")
     dev = results["dev"]
     assert set(dev) == {"em", "f1", "total", "squad_em", "squad_f1"} and dev["total"] == 4
+
+
+def test_scores_do_not_depend_on_padding(task_and_encoder):
+    """A window scored alone and inside a padded batch (left padding for XLNet) gets the same scores at its
+    own positions: eval_outputs undoes the padding shift."""
+    task, encoder = task_and_encoder
+    model = task.build_model(encoder, "dsc").eval()
+    rows = sorted((task.datasets["dev"][i] for i in range(len(task.datasets["dev"]))), key=lambda r: len(r["input_ids"]))
+    short, long = rows[0], rows[-1]
+    assert len(short["input_ids"]) < len(long["input_ids"])
+    with torch.no_grad():
+        alone_batch = task.collate([short])
+        alone = task.eval_outputs(model(alone_batch), alone_batch)
+        mixed_batch = task.collate([long, short])
+        mixed = task.eval_outputs(model(mixed_batch), mixed_batch)
+    n = len(short["input_ids"])
+    for which in ("start_scores", "end_scores"):
+        assert torch.allclose(alone[which][0, :n], mixed[which][1, :n], atol=1e-5)
+    assert mixed["feature_index"].tolist() == [long["feature_index"], short["feature_index"]]
