@@ -195,3 +195,29 @@ def test_model_forward_shapes_follow_the_loss(tmp_path, tokenizer):
         model = task.build_model(encoder, loss)
         out = model(batch)
         assert tuple(out["start_logits"].shape) == shape and tuple(out["end_logits"].shape) == shape
+
+
+def test_missing_files_are_named_and_hub_copies_are_read(tmp_path, tokenizer):
+    """No local files: a clear error, or the Hub copy (here a local folder in the Hub's `squad` column layout,
+    read through the same datasets.load_dataset call)."""
+    import datasets
+
+    task = make_task(tmp_path)
+    task.data_dir = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="train-v1.1.json.*docs/mrc.md"):
+        task.check_data()
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    from dicenlp.data.squad import read_squad_json
+
+    for split, name in (("train", "train-v1.1.json"), ("validation", "dev-v1.1.json")):
+        rows = read_squad_json(SAMPLES / "v1.1" / name)
+        datasets.Dataset.from_list([{k: r[k] for k in ("id", "title", "context", "question", "answers")}
+                                    for r in rows]).to_parquet(str(hub / f"{split}.parquet"))
+    from_hub = build_task("qa", name="hub", data_dir=str(tmp_path / "nowhere"), hub_name=str(hub),
+                          cache_dir=str(tmp_path / "cache"), max_length=96, doc_stride=24, max_query_length=24)
+    from_hub.setup(tokenizer)
+    local = make_task(tmp_path)
+    local.setup(tokenizer)
+    assert from_hub.examples["dev"] == local.examples["dev"]
+    assert from_hub.features["train"]["input_ids"] == local.features["train"]["input_ids"]

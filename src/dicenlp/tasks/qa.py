@@ -118,8 +118,6 @@ class QuestionAnsweringTask(Task):
             raise ValueError("metric='quoref' scores answerable questions only (no SQuAD 2.0 null answers)")
         self.metric = metric
         self.preprocessing_batch_size = int(preprocessing_batch_size)
-        if self.hub_name and self.files.get("test"):
-            raise ValueError("hub_name covers train and dev only; a test_file needs local files")
         self.examples: dict[str, list[dict[str, Any]]] = {}
         self.features: dict[str, Any] = {}  # split → datasets.Dataset of features (all columns)
         self.output_form: str | None = None
@@ -136,12 +134,13 @@ class QuestionAnsweringTask(Task):
         if self._local():
             return
         missing = [str(self._path(s)) for s in self.files if not self._path(s).is_file()]
-        if self.hub_name:
+        if self.hub_name and all(s in HUB_SPLITS for s in self.files if not self._path(s).is_file()):
             log.info("%s: local files missing (%s); using the Hub copy %r", self.name, missing, self.hub_name)
             return
         raise FileNotFoundError(
             f"{self.name}: missing {', '.join(missing)}. Put the SQuAD-layout JSON files there (see docs/mrc.md "
-            f"for the download links), or set task.params.data_dir=<folder> / task.params.hub_name.")
+            f"for the download links), or set task.params.data_dir=<folder> / task.params.hub_name "
+            f"(Hub copies cover train and dev only).")
 
     def read_split(self, split: str) -> tuple[list[dict[str, Any]], str]:
         """``(examples, source identity for the cache key)`` of one split, from the local file or the Hub."""
@@ -149,7 +148,7 @@ class QuestionAnsweringTask(Task):
             path = self._path(split)
             examples = read_squad_json(path, check_answers=self.check_answers)
             identity = f"file:{hashlib.sha1(path.read_bytes()).hexdigest()}"
-        elif self.hub_name:
+        elif self.hub_name and split in HUB_SPLITS:
             examples = load_hub_split(self.hub_name, HUB_SPLITS[split])
             identity = f"hub:{HUB_NAMES.get(self.hub_name, self.hub_name)}:{HUB_SPLITS[split]}"
         else:
