@@ -218,3 +218,24 @@ def test_multiclass_dsc_exact_beyond_the_float_range():
     pt = math.exp(a * (math.log(2) - 200))
     want32 = (1 - (2 * pt + 1) / (pt + 1 + 1) + 2 * (1 - 1 / 1)) / 3  # classes 1, 2: p̃ = 0, no target → 0
     assert out32.item() == pytest.approx(want32, rel=1e-5)
+
+
+@pytest.mark.parametrize("C", [3, 5000, 6000])
+def test_many_classes_big_entry_index_is_exact(C):
+    """The big-entry column is found by an integer sum for C <= 4096 and by argmax above (fp32 sums of
+    indices stop being exact near C = 5800)."""
+    x = torch.zeros(2, C)
+    x[0, C - 2] = 40.0  # p ≈ 1 at a high index
+    x[1, 1] = 40.0
+    y = torch.tensor([C - 2, 0])
+    a = 0.2
+    out = SelfAdjustingDiceLoss(alpha=a, square_denominator=False, reduction="mean")(x, y).double()  # fp32
+    p = torch.softmax(x.double(), -1)
+    # 1 - p_big = (C-1) / (e^40 + C - 1), in log space
+    log1m = math.log(C - 1) - 40.0 - math.log1p((C - 1) * math.exp(-40.0))
+    pt = (1 - p) ** a * p
+    pt[0, C - 2] = math.exp(a * log1m) * p[0, C - 2]
+    pt[1, 1] = math.exp(a * log1m) * p[1, 1]
+    yy = torch.nn.functional.one_hot(y, C).double()
+    want = (1 - (2 * pt * yy + 1) / (pt + yy + 1)).mean(0).mean()
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-7)

@@ -136,11 +136,13 @@ def softmax_parts(x: torch.Tensor) -> SoftmaxParts:
     C = x.shape[-1]
     not_big = (p.detach() <= 0.5).to(x.dtype)  # float masks: bool where/masked_fill are slow on CPU
     small = p * not_big
-    # T = Σ_j j·[p_j > 1/2] = C(C-1)/2 - Σ_j j·not_big_j: a matrix-vector product (torch's CPU argmax over
-    # a short last dim is ~10x slower); 0 for rows without a big entry
-    col_sum = not_big @ torch.arange(C, dtype=x.dtype, device=x.device)
-    T = (C * (C - 1) / 2 - col_sum).round().long()
     has_big = not_big.sum(-1) < C - 0.5
+    if C <= 4096:  # sums of integers below 2^24: exact in fp32
+        # T = Σ_j j·[p_j > 1/2] = C(C-1)/2 - Σ_j j·not_big_j: a matrix-vector product (torch's CPU argmax
+        # over a short last dim is ~10x slower); 0 for rows without a big entry
+        T = (C * (C - 1) / 2 - not_big @ torch.arange(C, dtype=x.dtype, device=x.device)).round().long()
+    else:
+        T = torch.where(has_big, p.detach().argmax(-1), 0)
     tiny = torch.finfo(x.dtype).tiny
     q_T = small.sum(-1)
     log_q_T = torch.where(has_big, torch.log(q_T.clamp(min=tiny)), 0.0)

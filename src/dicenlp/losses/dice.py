@@ -163,8 +163,9 @@ class _DiceFamily(PositionwiseLoss):
                 den_sum = den_sum + zeros.index_add(0, T, k_fix * (self._d0(exact) - self._d0(approx)))
             num_sum = zeros.index_add(0, t, k_t * n1)
             return self._reduce(num_sum, den_sum, None, None)
-        loss_sum = _colsum(keep, self._l0_from_d(d0)) + zeros.index_add(0, t, k_t * (self._per_position(n1, d1)
-                                                                            - self._l0(s_t)))
+        # Σ_i l_ic = Σ_i l(s_ic, 0) over all entries, then the target entries switch l(s, 0) → l(s, 1)
+        target_switch = self._per_position(n1, d1) - self._l0(s_t)
+        loss_sum = _colsum(keep, self._l0_from_d(d0)) + zeros.index_add(0, t, k_t * target_switch)
         if fix is not None:
             T, exact, approx = fix
             loss_sum = loss_sum + zeros.index_add(0, T, k_fix * (self._l0(exact) - self._l0(approx)))
