@@ -275,3 +275,27 @@ def test_real_conll03_as_pos_columns(tmp_path, tokenizer):
     assert n_pred < n_gold  # char-level tiny-bert pieces: long sentences exceed 64 sub-tokens
     assert m["recall"] == pytest.approx(100.0 * n_right / n_gold)
     assert m["precision"] == pytest.approx(100.0 * n_right / n_pred)
+
+
+# --------------------------------------------------------------------------------------------- Hub layout
+def test_hub_loading_with_classlabel_tags(tmp_path, tokenizer):
+    """``hub_name`` goes through ``datasets.load_dataset``; a local folder of parquet files with a ClassLabel
+    tag column (the layout of Hub copies such as strombergnlp/twitter_pos) exercises the same code offline."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    names = ["DT", "NN", "VBZ", "USR"]
+    features = Features({"id": Value("string"), "tokens": Sequence(Value("string")),
+                         "pos_tags": Sequence(ClassLabel(names=names))})
+    rows = {"train": [(["@bob", "the", "dog", "barks"], [3, 0, 1, 2]), (["a", "cat"], [0, 1])],
+            "validation": [(["the", "cat", "barks"], [0, 1, 2])], "test": [(["@amy"], [3])]}
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    for split, data in rows.items():
+        Dataset.from_dict({"id": [str(i) for i in range(len(data))], "tokens": [t for t, _ in data],
+                           "pos_tags": [p for _, p in data]}, features=features).to_parquet(hub / f"{split}.parquet")
+    task = make_task(tmp_path, name="tweets", hub_name=str(hub))
+    task.check_data()  # nothing to check locally for Hub data
+    task.setup(tokenizer)
+    assert task.sentences["train"][0].tokens == ["@bob", "the", "dog", "barks"]
+    assert task.unit_tags["dev"] == [["DT", "NN", "VBZ"]] and task.unit_tags["test"] == [["USR"]]
+    assert task.evaluate("dev", oracle(task, "dev")).metrics["f1"] == pytest.approx(100.0)

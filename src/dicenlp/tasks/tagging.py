@@ -259,8 +259,10 @@ class TaggingTask(Task):
 
         cache = self._cache_file(split, tokenizer)
         cache.parent.mkdir(parents=True, exist_ok=True)
+        # new_fingerprint = our key: datasets need not hash the closure (and the tokenizer in it) to name it.
         return raw.map(encode, batched=True, remove_columns=["tokens", "unit_labels"], cache_file_name=str(cache),
-                       load_from_cache_file=True, desc=f"tokenising {self.name}/{split}")
+                       load_from_cache_file=True, new_fingerprint=cache.stem.rsplit("-", 1)[-1],
+                       desc=f"tokenising {self.name}/{split}")
 
     def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Right-pad to the longest feature: ids with the pad id, masks with 0, labels with -100."""
