@@ -299,3 +299,13 @@ def test_hub_loading_with_classlabel_tags(tmp_path, tokenizer):
     assert task.sentences["train"][0].tokens == ["@bob", "the", "dog", "barks"]
     assert task.unit_tags["dev"] == [["DT", "NN", "VBZ"]] and task.unit_tags["test"] == [["USR"]]
     assert task.evaluate("dev", oracle(task, "dev")).metrics["f1"] == pytest.approx(100.0)
+
+
+def test_tweets_sample_twitter_tags(tmp_path, tokenizer):
+    """Ritter-style tweets: whitespace-separated word/tag columns with USR, HT, URL, RT tags."""
+    task = make_task(tmp_path, name="tweets", data_dir=str(SAMPLES / "tweets"), sep=None)
+    task.setup(tokenizer)
+    assert {"USR", "HT", "URL", "RT", "UH"} <= set(task.labels)
+    urls = [w for s in task.sentences["train"] for w, t in zip(s.tokens, s.tags) if t == "URL"]
+    assert urls and all(u.startswith("http://") for u in urls)
+    assert task.evaluate("test", oracle(task, "test")).metrics["f1"] == pytest.approx(100.0)
