@@ -31,8 +31,14 @@ data:  ## download the public datasets (Hub copies) into data/
 tables:  ## print every paper table from outputs/reproduce (docs/results/*.md, *.png)
 	@for t in table3 table4 table5 table6 table7 table8 table9 table10; do $(PYTHON) scripts/make_tables.py $$t; done
 
-bench:  ## the benchmark scripts (figures recorded in docs/)
-	$(PYTHON) scripts/bench_losses.py
+bench:  ## the benchmark scripts (their figures are recorded in docs/)
+	$(PYTHON) scripts/bench_losses.py --threads 1 --markdown
+	$(PYTHON) scripts/bench_qa.py
+	$(PYTHON) scripts/bench_mrc_memory.py
+	$(PYTHON) scripts/bench_qqp_augment.py
+
+figures:  ## the paper's Figure 1 (loss derivatives) into docs/figures/
+	$(PYTHON) scripts/plot_loss_gradients.py
 
 reproduce-pos:  ## Tables 3 and 4 (POS); SEEDS="1 2 3" for more seeds
 	$(REPRODUCE) table3
