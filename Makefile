@@ -22,7 +22,7 @@ test-slow:  ## the slow tests (multi-process training, real small models)
 	$(PYTHON) -m pytest -m slow
 
 demo:  ## train the tiny model on the bundled POS sample with ce, fl, dl, dsc and compare (offline, CPU)
-	$(PYTHON) train.py -m loss=ce,fl,dl,dsc hydra.sweep.dir=outputs/demo
+	OMP_NUM_THREADS=1 $(PYTHON) train.py -m loss=ce,fl,dl,dsc hydra.sweep.dir=outputs/demo
 	$(PYTHON) scripts/make_tables.py --runs outputs/demo
 
 data:  ## download the public datasets (Hub copies) into data/
