@@ -56,3 +56,31 @@ def test_xlnet_pair_classification_trains(run_train, tmp_path):
     results = run_train("task=mrpc", "loss=dsc", "model=tiny-xlnet", f"task.params.data_dir={DATA['mrpc']}",
                         f"task.params.cache_dir={tmp_path / 'cache'}")
     check_run(results, "mrpc")
+
+
+def write_marker_task(folder: Path, seed: int = 0) -> None:
+    """A learnable, imbalanced (25% positive) single-sentence task: label 1 iff the sentence contains "zz"."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = "the a film movie plot actor scene story music long short bright dark slow fast".split()
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 600), ("dev", 200)):
+        lines = ["sentence\tlabel"]
+        for y in (rng.random(n) < 0.25).astype(int).tolist():
+            w = list(rng.choice(words, size=int(rng.integers(4, 9))))
+            if y:
+                w.insert(int(rng.integers(0, len(w) + 1)), "zz")
+            lines.append(f"{' '.join(w)}\t{y}")
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["ce", "dsc"])
+def test_softmax_and_sigmoid_heads_learn_an_imbalanced_task(run_train, loss, tmp_path):
+    write_marker_task(tmp_path / "marker")
+    results = run_train("task=sst2", f"loss={loss}", f"task.params.data_dir={tmp_path / 'marker'}",
+                        f"task.params.cache_dir={tmp_path / 'cache'}", "task.params.primary_metric=f1",
+                        "trainer.max_steps=300", "trainer.batch_size=16", "trainer.eval_every=100", "trainer.lr=3e-4",
+                        "trainer.warmup_ratio=0.05")
+    assert results["dev"]["f1"] > 95.0
