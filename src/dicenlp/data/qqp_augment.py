@@ -15,7 +15,7 @@ variant            construction                                                 
                    kept balanced)
 =================  =============================================================  ======================
 
-With the paper's counts (363,871 pairs, 37% positive) these rules give 458,478 / 458,478 / 269,265 pairs,
+With the paper's counts (363,871 pairs, 37% positive) these rules give 458,478 / 458,478 / 269,264 pairs,
 against the printed 458,477 / 458,477 / 269,165; on GLUE's train.tsv (363,846 pairs) the sizes follow from
 its own P and N (printed by ``python -m dicenlp.data.qqp_augment``). The paper prints 21% / 79% for
 +negative, which no construction of that size that keeps the original positives can reach (it would need
