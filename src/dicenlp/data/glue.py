@@ -209,7 +209,8 @@ def read_jsonl(path: str | Path, num_labels: int, text_key: str = "text", label_
                 raise GlueFormatError(f"{path}:{line_no}: expected an object with keys {text_key!r} and {label_key!r}")
             label = record[label_key]
             if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_labels:
-                raise GlueFormatError(f"{path}:{line_no}: expected {label_key!r} in 0..{num_labels - 1}, found {label!r}")
+                raise GlueFormatError(
+                    f"{path}:{line_no}: expected {label_key!r} in 0..{num_labels - 1}, found {label!r}")
             ids.append(str(record.get("id", f"{path.stem}-{len(ids)}")))
             texts.append(str(record[text_key]))
             labels.append(label)
@@ -227,7 +228,8 @@ def read_id_pairs(path: str | Path) -> list[tuple[str, str]]:
                 continue
             cells = line.rstrip("\r\n").split("\t")
             if len(cells) != 2 or not all(c.strip().isdigit() for c in cells):
-                raise GlueFormatError(f"{path}:{line_no}: expected two tab-separated sentence ids, found {line.strip()!r}")
+                raise GlueFormatError(
+                    f"{path}:{line_no}: expected two tab-separated sentence ids, found {line.strip()!r}")
             pairs.append((cells[0].strip(), cells[1].strip()))
     return pairs
 
@@ -255,7 +257,8 @@ def local_files(dataset: str, data_dir: str | Path) -> dict[str, Path]:
     layout, _ = DATASETS[dataset]
     found: dict[str, Path] = {}
     if dataset == "sst5":
-        for split, names in (("train", ("train.tsv", "train.jsonl")), ("dev", ("dev.tsv", "dev.jsonl", "validation.jsonl")),
+        for split, names in (("train", ("train.tsv", "train.jsonl")),
+                             ("dev", ("dev.tsv", "dev.jsonl", "validation.jsonl")),
                              ("test", ("test.tsv", "test.jsonl"))):
             for name in names:
                 if (data_dir / name).is_file():
@@ -365,7 +368,8 @@ def write_local(dataset: str, splits: dict[str, Examples], data_dir: str | Path)
                 values = {layout.label: str(y), layout.text_a: _cell(ex.text_a[n])}
                 if layout.text_b:
                     values[layout.text_b] = _cell(ex.text_b[n])
-                parts = i.split("_") if len(layout.ids) > 1 and i.count("_") == len(layout.ids) - 1 else [i] * len(layout.ids)
+                n_ids = len(layout.ids)
+                parts = i.split("_") if n_ids > 1 and i.count("_") == n_ids - 1 else [i] * n_ids
                 values.update(zip(layout.ids, parts))
                 rows.append("\t".join(values.get(c, "") for c in layout.header))
             text = "\t".join(layout.header) + "\n" + "".join(r + "\n" for r in rows)

@@ -231,7 +231,8 @@ class Augmenter:
                             count=count)
         draws = rng.random(int(n_occ.sum()))
         offsets = np.concatenate([[0], np.cumsum(n_occ)])
-        entries, index = self.lexicon.entries, {k: {s: j for j, s in enumerate(v)} for k, v in self.lexicon.entries.items()}
+        entries = self.lexicon.entries
+        index = {k: {s: j for j, s in enumerate(v)} for k, v in entries.items()}
         ids, text_a, text_b = [], [], []
         for n, i in enumerate(order):
             a, b = self.train.text_a[i], self.train.text_b[i]

@@ -1,4 +1,4 @@
-"""Sequence(-pair) classifier (PAPER.md §3.4–3.6: MRPC, QQP, SST-2, SST-5): one summary vector → dropout → linear.
+"""Sequence(-pair) classifier (PAPER.md §3.4–3.6: MRPC, QQP, SST-2, SST-5): summary vector → dropout → linear.
 
     h = encoder(input_ids, token_type_ids, attention_mask)        [B, L, H]
     s = summary(h)                                                [B, H]

@@ -64,8 +64,8 @@ DATA_HELP = {
     "mrpc": "GLUE MRPC: train.tsv and dev.tsv (GLUE's download_glue_data.py), or Microsoft's msr_paraphrase_train.txt "
             "+ mrpc_dev_ids.tsv; for the test split also msr_paraphrase_test.txt (labeled, 1,725 pairs)",
     "qqp": "GLUE QQP: train.tsv and dev.tsv (id qid1 qid2 question1 question2 is_duplicate)",
-    "sst2": "GLUE SST-2: train.tsv and dev.tsv (sentence label); for the test split a labeled test.tsv (sentence label: "
-            "SST's 1,821 test sentences, e.g. the test split of SetFit/sst2)",
+    "sst2": "GLUE SST-2: train.tsv and dev.tsv (sentence label); for the test split a labeled test.tsv "
+            "(sentence label: SST's 1,821 test sentences, e.g. the test split of SetFit/sst2)",
     "sst5": "SST-5: train/dev/test as .tsv (sentence label) or .jsonl (text, label; the SetFit/sst5 files)",
 }
 
@@ -148,7 +148,8 @@ class ClassificationTask(Task):
     def __init__(self, dataset: str = "mrpc", data_dir: str | None = None, source: str = "auto",
                  max_length: int = 128, primary_metric: str | None = None, variant: str = "original",
                  variant_seed: int = 0, min_mention_count: int = 2, on_bad_row: str = "error",
-                 require_test: bool = False, max_train_examples: int | None = None, max_eval_examples: int | None = None,
+                 require_test: bool = False, max_train_examples: int | None = None,
+                 max_eval_examples: int | None = None,
                  cache_dir: str | None = None, dropout: float | None = None, name: str | None = None) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -221,7 +222,8 @@ class ClassificationTask(Task):
         if "test" not in splits:
             if self.require_test:
                 raise FileNotFoundError(f"task {self.name!r}: no labeled test split ({DATA_HELP[self.dataset]})")
-            log.info("task %s: no labeled test split (%s); dev is the evaluation set", self.name, DATA_HELP[self.dataset])
+            log.info("task %s: no labeled test split (%s); dev is the evaluation set", self.name,
+                     DATA_HELP[self.dataset])
         return splits
 
     def setup(self, tokenizer) -> None:
