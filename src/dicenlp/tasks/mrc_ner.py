@@ -114,7 +114,7 @@ class MrcNerFeatures(torch.utils.data.Dataset):
                 raise ValueError(f"the query of type {t!r} leaves no room for the context within max_length="
                                  f"{max_length}; shorten the query or raise max_length")
         self.budgets = np.array(budgets, np.int64)
-        # kept_words[s][t_budget]: whole words whose last token fits; computed lazily per (s, t)
+        # offset of each sentence's sub-tokens in the concatenation of all sentences (vectorised decoding)
         self._base = np.zeros(len(sentences) + 1, np.int64)
         np.cumsum([len(w) for w in word_ids], out=self._base[1:])
 
@@ -157,9 +157,10 @@ class MrcNerFeatures(torch.utils.data.Dataset):
         for s, sent in enumerate(self.sentences):
             for t, typ in enumerate(self.types):
                 n_words = self.kept_words(s, t)
-                n_pos = sum(1 for a, b, et in sent.entities if et == typ and b < n_words)
-                pos += 2 * n_pos
-                neg += 2 * (n_words - n_pos)
+                kept = [(a, b) for a, b, et in sent.entities if et == typ and b < n_words]
+                n_pos = len({a for a, _ in kept}) + len({b for _, b in kept})  # nested spans may share a boundary
+                pos += n_pos
+                neg += 2 * n_words - n_pos
         return np.array([neg, pos], np.int64)
 
 
