@@ -237,6 +237,13 @@ def test_tokenisation_is_cached_and_keyed(tmp_path, tokenizer):
     assert {s: p.stat().st_mtime_ns for s, p in files.items()} == mtimes
     assert second.datasets["dev"][3] == first.datasets["dev"][3]
 
+    # a new process loads a fresh tokenizer (no truncation state yet): the same cache files
+    from dicenlp.models.backbone import load_tokenizer
+
+    fresh = TaggingTask(max_length=128, **kw)
+    fresh.setup(load_tokenizer("tiny-bert"))
+    assert {s: Path(fresh.datasets[s].cache_files[0]["filename"]) for s in fresh.datasets} == files
+
     other = TaggingTask(max_length=64, **kw)  # another max_length → another cache file
     other.setup(tokenizer)
     assert Path(other.datasets["train"].cache_files[0]["filename"]) != files["train"]

@@ -23,12 +23,11 @@ Conventions, with the reasons:
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 import numpy as np

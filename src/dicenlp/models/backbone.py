@@ -16,14 +16,15 @@ rest of the code path (``from_pretrained``) is exactly the one used for real mod
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-TINY_CACHE = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "tiny-models"
+from dicenlp.data.cache import CACHE_ROOT
+
+TINY_CACHE = CACHE_ROOT / "tiny-models"
 
 #: Dropout keys of the common encoder configs; ``load_backbone(dropout=...)`` sets whichever exist.
 _DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout")

@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dicenlp.data.cache import FEATURE_CACHE, tokenizer_fingerprint
 from dicenlp.data.glue import DATASETS, HUB_SOURCES, Examples, load_hub, local_files, read_local
 from dicenlp.data.qqp_augment import VARIANTS, make_variant
 from dicenlp.metrics.classification import classification_metrics
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 #: Bump when the feature layout changes, so stale caches are never reused.
 FEATURE_VERSION = 1
-DEFAULT_CACHE = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "features"
 SOURCES = ("auto", "local", "hub")
 
 #: What to put where, per dataset (shown when the data is missing).
@@ -99,15 +98,6 @@ def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     pred = probs.argmax(dim=-1)
     score = probs[:, 1] if logits.shape[-1] == 2 else probs.gather(1, pred[:, None])[:, 0]
     return pred, score
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """The tokenizer's serialisation without its mutable ``truncation``/``padding`` state (a call with
-    ``truncation=True`` changes that state, which must not change the cache key of the next split)."""
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    state.pop("truncation", None)
-    state.pop("padding", None)
-    return json.dumps(state, sort_keys=True)
 
 
 def _hub_dataset_available(repo: str) -> bool:
@@ -174,7 +164,7 @@ class ClassificationTask(Task):
         self.on_bad_row = on_bad_row
         self.require_test = bool(require_test)
         self.max_train_examples, self.max_eval_examples = max_train_examples, max_eval_examples
-        self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+        self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE
         self.dropout = dropout
         # Filled by setup():
         self.examples: dict[str, Examples] = {}

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dicenlp.data.cache import FEATURE_CACHE, tokenizer_fingerprint
 from dicenlp.data.squad import HUB_NAMES, load_hub_split, read_squad_json
 from dicenlp.tasks.base import EvalResult, Task
 from dicenlp.tasks.qa_features import (FEATURE_VERSION, check_window_settings, prepare_features,
@@ -54,16 +54,6 @@ MASKED_LOGIT = -1.0e30
 #: Our split names → the Hub's.
 HUB_SPLITS = {"train": "train", "dev": "validation"}
 
-DEFAULT_CACHE = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "qa-features"
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """Hash of the fast tokenizer's definition (vocabulary, normaliser, pre-tokeniser, template) without its
-    call state: ``truncation``/``padding`` are rewritten by every call, which must not invalidate a cache."""
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    spec.pop("truncation", None)
-    spec.pop("padding", None)
-    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 class QuestionAnsweringTask(Task):
@@ -82,7 +72,7 @@ class QuestionAnsweringTask(Task):
             ``None`` chooses it on the evaluated split (the official ``best_f1_thresh``).
         context_first: ``None`` = from the tokenizer (context first iff it pads on the left, i.e. XLNet).
         max_train_examples, max_eval_examples: keep the first N questions (debugging, tests).
-        cache_dir: feature cache (default ``$DICENLP_CACHE/qa-features`` or ``~/.cache/dicenlp/qa-features``).
+        cache_dir: feature cache (default ``$DICENLP_CACHE/features/qa`` or ``~/.cache/dicenlp/features/qa``).
         check_answers: verify that every answer text sits at its ``answer_start``.
         metric: ``"squad"`` (the official v1.1 or v2.0 script's rules) or ``"quoref"`` (QuoRef's official
             DROP-style multi-span EM/F1, ``dicenlp.metrics.quoref``; the SQuAD v1.1 scores are added as
@@ -110,7 +100,7 @@ class QuestionAnsweringTask(Task):
         self.null_threshold = None if null_score_diff_threshold is None else float(null_score_diff_threshold)
         self.context_first_param = context_first
         self.max_examples = {"train": max_train_examples, "dev": max_eval_examples, "test": max_eval_examples}
-        self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+        self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE / "qa"
         self.check_answers = check_answers
         if metric not in ("squad", "quoref"):
             raise ValueError(f"metric must be 'squad' (official SQuAD v1.1/v2.0 rules) or 'quoref', got {metric!r}")

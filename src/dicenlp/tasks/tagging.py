@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -46,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dicenlp.data.cache import FEATURE_CACHE, tokenizer_fingerprint
 from dicenlp.data.chinese_pos import read_char_bmes_file, read_word_pos_file, word_char_spans, words_to_char_tags
 from dicenlp.data.conll import Sentence, read_column_file
 from dicenlp.data.conllu import read_conllu
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 FORMATS = ("columns", "conllu", "word_pos", "char_bmes")
 #: Bump when the feature layout changes, so stale caches are never reused.
 FEATURE_VERSION = 1
-DEFAULT_CACHE = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "features"
 
 
 class TaggingTask(Task):
@@ -113,7 +112,7 @@ class TaggingTask(Task):
         if max_length < 3:
             raise ValueError(f"max_length must be at least 3 (two special tokens and one word), got {max_length}")
         self.max_length = int(max_length)
-        self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+        self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE
         self.hub_name, self.hub_config, self.hub_revision = hub_name, hub_config, hub_revision
         self.hub_splits = dict(hub_splits or {"train": "train", "dev": "validation", "test": "test"})
         self.hub_token_column, self.hub_tag_column = hub_token_column, hub_tag_column
@@ -230,7 +229,7 @@ class TaggingTask(Task):
         h = hashlib.sha256()
         h.update(json.dumps({"v": FEATURE_VERSION, "max_length": self.max_length, "labels": self.labels,
                              "tokenizer": type(tokenizer).__name__}).encode())
-        h.update(tokenizer.backend_tokenizer.to_str().encode())
+        h.update(tokenizer_fingerprint(tokenizer).encode())
         h.update(json.dumps([self.units[split], self.unit_tags[split]], ensure_ascii=False).encode())
         return self.cache_dir / "tagging" / f"{self.name}-{split}-{h.hexdigest()[:20]}.arrow"
 
