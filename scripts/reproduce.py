@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run:
         import torch
 
+        problems = []
         if not torch.cuda.is_available() and not args.allow_cpu:
-            print(f"reproduce {args.table}: no GPU found (torch.cuda.is_available() is False). The paper's models "
-                  "need a GPU; install a CUDA build of torch, or pass --allow-cpu to run anyway.", file=sys.stderr)
-            return 2
-        problems = missing_data(args.table, cells)
+            problems.append("no GPU (torch.cuda.is_available() is False): the paper's models need one; install a "
+                            "CUDA build of torch, or pass --allow-cpu to run anyway")
+        problems += missing_data(args.table, cells)
         if problems:
-            print(f"reproduce {args.table}: data missing, nothing was run:\n  " + "\n  ".join(problems), file=sys.stderr)
+            print(f"reproduce {args.table}: nothing was run:\n  - " + "\n  - ".join(problems), file=sys.stderr)
             return 2
 
     out_root = REPO_ROOT / "outputs" / "reproduce" / args.table
