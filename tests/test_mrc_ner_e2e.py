@@ -104,7 +104,7 @@ def test_two_processes_match_one_process(tmp_path):
     from conftest import REPO_ROOT, TINY_RUN
 
     overrides = ["task=conll03", "loss=dsc", "task.params.data_dir=data/samples/conll03", *TINY_RUN,
-                 "trainer.lr=0.0", "trainer.max_steps=2", "trainer.eval_batch_size=7"]
+                 "trainer.lr=0.0", "trainer.scheduler=constant", "trainer.max_steps=2", "trainer.eval_batch_size=7"]
     env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "MASTER_PORT": str(29600 + os.getpid() % 1000)}
 
