@@ -119,6 +119,12 @@ def test_concat_padded_pads_dim1_with_the_eval_pad_value():
     assert concat_padded([np.arange(2), np.arange(3)]).tolist() == [0, 1, 0, 1, 2]
 
 
+def test_frozen_model_runs_under_every_schedule():
+    for scheduler in ("linear", "polynomial", "constant"):
+        _, _, _, result, logged = _fit(scheduler=scheduler, lr=0.0, max_epochs=1)
+        assert all(m["train/lr"] == 0.0 for _, m in logged if "train/lr" in m)
+
+
 def test_eval_interval_fraction_of_epoch_or_steps():
     assert eval_interval(TrainerConfig(eval_every=0.25), 100) == 25
     assert eval_interval(TrainerConfig(eval_every=1.0), 100) == 100

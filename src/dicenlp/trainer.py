@@ -101,15 +101,15 @@ def build_optimizer(model: nn.Module, cfg: TrainerConfig) -> torch.optim.Optimiz
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainerConfig, total_steps: int):
     """Warmup (``warmup_ratio`` of the steps) then linear decay to 0, polynomial decay to
     ``lr * poly_lr_end_ratio`` (the official scripts' "polydecay"), or constant."""
+    if cfg.scheduler not in ("linear", "polynomial", "constant"):
+        raise ValueError(f"unknown scheduler {cfg.scheduler!r}; expected linear, polynomial or constant")
     warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    if cfg.scheduler == "constant" or cfg.lr == 0:  # lr 0 (frozen-model checks) has nothing to decay
+        return get_constant_schedule_with_warmup(optimizer, warmup)
     if cfg.scheduler == "linear":
         return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
-    if cfg.scheduler == "polynomial":
-        return get_polynomial_decay_schedule_with_warmup(
-            optimizer, warmup, total_steps, lr_end=cfg.lr * cfg.poly_lr_end_ratio, power=cfg.poly_power)
-    if cfg.scheduler == "constant":
-        return get_constant_schedule_with_warmup(optimizer, warmup)
-    raise ValueError(f"unknown scheduler {cfg.scheduler!r}; expected linear, polynomial or constant")
+    return get_polynomial_decay_schedule_with_warmup(
+        optimizer, warmup, total_steps, lr_end=cfg.lr * cfg.poly_lr_end_ratio, power=cfg.poly_power)
 
 
 def eval_interval(cfg: TrainerConfig, steps_per_epoch: int) -> int:
