@@ -27,6 +27,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dicenlp.metrics.squad import gold_texts
+
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
@@ -121,8 +123,7 @@ def quoref_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str |
         if example["id"] not in predictions:
             missing += 1
             continue
-        answers = example["answers"]
-        gold = list(answers["text"]) if isinstance(answers, Mapping) else [a["text"] for a in answers]
+        gold = gold_texts(example)
         em, f1 = quoref_em_f1(predictions[example["id"]], gold)
         em_sum += em
         f1_sum += f1

@@ -53,8 +53,11 @@ def exact_match(prediction: str, gold: str) -> int:
 
 def f1_v1(prediction: str, gold: str) -> float:
     """Token F1 of ``evaluate-v1.1.py``: 0 when no normalised token is shared (also when both are empty)."""
-    pred_toks = normalize_answer(prediction).split()
-    gold_toks = normalize_answer(gold).split()
+    return _token_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+
+
+def _token_f1(pred_toks: list[str], gold_toks: list[str]) -> float:
+    """Harmonic mean of token precision and recall over the multiset of shared tokens (0 if none is shared)."""
     num_same = sum((collections.Counter(pred_toks) & collections.Counter(gold_toks)).values())
     if num_same == 0:
         return 0.0
@@ -69,12 +72,7 @@ def f1_v2(prediction: str, gold: str) -> float:
     gold_toks = normalize_answer(gold).split() if gold else []
     if not pred_toks or not gold_toks:
         return float(pred_toks == gold_toks)
-    num_same = sum((collections.Counter(pred_toks) & collections.Counter(gold_toks)).values())
-    if num_same == 0:
-        return 0.0
-    precision = num_same / len(pred_toks)
-    recall = num_same / len(gold_toks)
-    return 2 * precision * recall / (precision + recall)
+    return _token_f1(pred_toks, gold_toks)
 
 
 def examples_from_squad_json(obj: Mapping) -> list[dict]:
@@ -83,7 +81,7 @@ def examples_from_squad_json(obj: Mapping) -> list[dict]:
             for article in obj["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
 
 
-def _gold_texts(example: Mapping) -> list[str]:
+def gold_texts(example: Mapping) -> list[str]:
     answers = example["answers"]
     return list(answers["text"]) if isinstance(answers, Mapping) else [a["text"] for a in answers]
 
@@ -98,7 +96,7 @@ def squad_v1_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str
         if example["id"] not in predictions:
             missing += 1
             continue
-        golds = _gold_texts(example)
+        golds = gold_texts(example)
         if not golds:
             raise ValueError(f"question {example['id']!r} has no gold answer: SQuAD v1.1 scoring needs one "
                              "(use squad_v2_evaluate for data with unanswerable questions)")
@@ -122,7 +120,7 @@ def squad_v2_raw_scores(examples: Sequence[Mapping], predictions: Mapping[str, s
     exact, f1, has_ans = {}, {}, {}
     for ex in examples:
         qid = ex["id"]
-        texts = _gold_texts(ex)
+        texts = gold_texts(ex)
         has_ans[qid] = bool(texts)
         golds = [t for t in texts if normalize_answer(t)] or [""]
         prediction = predictions[qid]
