@@ -132,3 +132,11 @@ def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeyp
     assert config["loss.name"] == "fl" and config["trainer.max_steps"] == 4 and "task.params.data_dir" in config
     assert {"train/loss", "train/lr", "dev/f1"} <= history_keys
     assert summary["test/f1"] == pytest.approx(results["test"]["f1"])
+
+
+@pytest.mark.parametrize("loss", ["ce", "dsc"])
+def test_bf16_mixed_precision_trains_on_cpu(run_train, loss):
+    """Accelerate's bf16 autocast (CPU here, GPU for users): finite losses, every metric written."""
+    results = run_train("task=sample_pos", f"loss={loss}", "trainer.mixed_precision=bf16", "trainer.max_steps=6")
+    assert results["mixed_precision"] == "bf16"
+    assert 0 <= results["test"]["f1"] <= 100 and results["best_step"] > 0
