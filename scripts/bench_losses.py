@@ -3,6 +3,7 @@
 
     python scripts/bench_losses.py                    # binary [16384] and multi-class [16384 x 50], CPU
     python scripts/bench_losses.py --threads 2 --repeats 50 --device cuda --markdown
+    python scripts/bench_losses.py --threads 1 --repeats 40 --markdown --compare 78239bb   # before/after
 
 Prints, per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats`` runs
 (after warm-up) and its ratio to CE's time on the same input. For comparison it also times
@@ -11,13 +12,24 @@ DiceLoss *algorithm* (ShannonAI/dice_loss_for_NLP, loss/dice_loss.py, as describ
 binary = sigmoid and one set-level ratio over the flattened batch; multi-class = softmax, one-hot, then
 a Python loop over the C classes computing a per-row squared-denominator dice for each, summed over
 classes and averaged over rows. Only its cost is meant to be representative; its bugs are not reproduced.
+
+``--compare REV`` also times the non-CE losses of ``dicenlp.losses`` as of git revision REV (its files are
+read with ``git show`` into a temporary package), in the same round-robin, so a before/after comparison
+sees the same machine load. The header reports the load average (the project's CPU is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -33,6 +45,24 @@ LOSSES = [
     ("dsc (mean)", dict(reduction="mean")),
     ("dsc (ohem 0.3)", dict(ohem_ratio=0.3)),
 ]
+
+
+def load_losses_at(rev: str):
+    """``dicenlp.losses`` as of git revision ``rev``, imported as a separate package (relative imports only)."""
+    root = Path(__file__).resolve().parents[1]
+    pkg_dir = "src/dicenlp/losses"
+    names = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{pkg_dir}"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_losses_"))
+    pkg = f"_losses_at_{rev.replace('~', '_').replace('^', '_')}"
+    (tmp / pkg).mkdir()
+    for name in names:
+        if name.endswith(".py"):
+            text = subprocess.run(["git", "show", f"{rev}:{pkg_dir}/{name}"], cwd=root, check=True,
+                                  capture_output=True, text=True).stdout
+            (tmp / pkg / name).write_text(text)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module(pkg)
 
 
 def official_binary_dice(logits, target, alpha=0.01, smooth=1.0):
@@ -59,10 +89,18 @@ def official_multiclass_dice(logits, target, alpha=0.01, smooth=1.0):
 
 def time_fwd_bwd(fns, logits, target, repeats, warmup, device):
     """Median forward+backward seconds per function. The functions are timed round-robin (one run of
-    each per round), so load changes on a shared machine hit every loss alike."""
+    each per round), so load changes on a shared machine hit every loss alike, in a new random order each
+    round: a run's cost depends on the memory state the previous run left (freed buffers returned to the
+    OS are page-faulted back in), and a fixed order would always charge one loss for the same neighbour
+    (with a fixed order, CE right after the official re-implementation ran ~25% slower than the identical
+    WCE right after it)."""
     times = {label: [] for label in fns}
+    order = list(fns)
+    rng = random.Random(0)
     for i in range(warmup + repeats):
-        for label, fn in fns.items():
+        rng.shuffle(order)
+        for label in order:
+            fn = fns[label]
             x = logits.detach().clone().requires_grad_(True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -84,6 +122,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--markdown", action="store_true", help="print one markdown table")
+    ap.add_argument("--compare", metavar="REV", default=None,
+                    help="also time the losses of dicenlp.losses at this git revision (same round-robin)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,20 +136,26 @@ def main() -> None:
         f"multi-class [{n} x {C}]": (torch.randn(n, C, generator=g).to(device) * 3,
                                      torch.randint(0, C, (n,), generator=g).to(device)),
     }
+    old = load_losses_at(args.compare) if args.compare else None
     rows = []  # (loss, {shape: seconds})
     results: dict[str, dict[str, float]] = {}
+    load_before = os.getloadavg()
     for shape, (x, y) in inputs.items():
         classes = C if x.dim() == 2 else 2
         fns = {}
         for label, prm in LOSSES:
             prm = dict(label_counts=list(range(classes, 0, -1))) if prm is None else prm
             fns[label] = build_loss(label.split(" ")[0], **prm).to(device)
+            if old is not None and label not in ("ce", "wce"):
+                fns[f"{label} @{args.compare}"] = old.build_loss(label.split(" ")[0], **prm).to(device)
         fns["official* (re-impl.)"] = official_multiclass_dice if x.dim() == 2 else official_binary_dice
         for label, seconds in time_fwd_bwd(fns, x, y, args.repeats, args.warmup, device).items():
             results.setdefault(label, {})[shape] = seconds
     shapes = list(inputs)
+    load_after = os.getloadavg()
     header = f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, " \
-             f"median of {args.repeats} forward+backward runs"
+             f"median of {args.repeats} forward+backward runs; load average (1 min) " \
+             f"{load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPUs"
     print(header)
     if args.markdown:
         print("\n| loss | " + " | ".join(f"{s} ms (× CE)" for s in shapes) + " |")
