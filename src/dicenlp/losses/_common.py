@@ -17,15 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 IGNORE_INDEX = -100
 
 #: Fill value for "excluded" entries inside a logsumexp: finite, so that a row whose other entries are all
-#: -inf (impossible classes filled with -inf by the caller) gives a finite result; with -inf the backward
-#: of logsumexp would compute 0 * exp(-inf - (-inf)) = NaN.
-_EXCLUDED = -1e30
+#: -inf (impossible classes filled with -inf by the caller) gives a finite (hugely negative) result
+#: instead of -inf, and -inf - (-inf) = NaN downstream.
+EXCLUDED = -1e30
 
 
 @dataclass
@@ -93,64 +92,15 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return Flat(x=x, y=y, multiclass=multiclass)
 
 
-def log1m_softmax_at(logp: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """log(1 - p_{i, index_i}) → [N] as a ``logsumexp`` of log p over the *other* classes: exact and finite
-    for any logits (used for rows whose probabilities underflow). Args: logp = log_softmax [N, C], index [N]."""
-    return logp.scatter(-1, index[:, None], _EXCLUDED).logsumexp(-1)
-
-
-@dataclass
-class SoftmaxParts:
-    """Softmax pieces for exact powers of (1 - p) (DSC's weight, FL's factor). All from ``softmax_parts``.
-
-    ``(1 - p)**a`` has d/dp = -a(1-p)^(a-1), infinite where p rounds to 1 (fp32 at a logit gap of ~17,
-    fp16 at ~8.5): the official code gets NaN gradients there. We never form 1 - p for such an entry.
-    At most one entry per row has p > 1/2 (the "big" one, column ``T``); every other entry has
-    1 - p >= 1/2, so log(1 - p) is exact there. For the big entry, log(1 - p_T) = log Σ_{j≠T} p_j, the
-    row sum of ``small`` (p with the big entry zeroed): positive terms, no cancellation; rows where that
-    sum underflows (every other class beyond ~87 logits below in fp32) use a logsumexp instead.
-    """
-
-    logp: torch.Tensor  # [N, C] log_softmax
-    p: torch.Tensor  # [N, C] softmax
-    small: torch.Tensor  # [N, C] p with the big entry set to 0
-    T: torch.Tensor  # [N] long: column of the big entry (0 where the row has none)
-    has_big: torch.Tensor  # [N] bool
-    log_q_T: torch.Tensor  # [N] exact log(1 - p_T) where has_big (0 elsewhere)
-
-    def log1m_small(self) -> torch.Tensor:
-        """[N, C] log(1 - p), exact except at big entries, where it is 0 (replace those via T / log_q_T).
-        The big entry is zeroed *before* the log, so its backward never sees 1 - p ~ 0 (0 * inf)."""
-        return torch.log(1 - self.small)  # (log of 1 - p >= 1/2; ~2x faster than log1p(-p) on CPU)
-
-    def log1m_at(self, index: torch.Tensor, p_i: torch.Tensor) -> torch.Tensor:
-        """[N] exact log(1 - p_{i, index_i}); ``p_i`` = p at ``index`` [N] (the caller has it gathered)."""
-        naive = torch.log(1 - torch.where(self.has_big & (index == self.T), 0.0, p_i))
-        return torch.where(self.has_big & (index == self.T), self.log_q_T, naive)
-
-
-def softmax_parts(x: torch.Tensor) -> SoftmaxParts:
-    """See :class:`SoftmaxParts`. ``x``: [N, C] logits. All [N, C] work is elementwise or a row sum."""
-    logp = x.log_softmax(-1)
-    p = logp.exp()
-    C = x.shape[-1]
-    not_big = (p.detach() <= 0.5).to(x.dtype)  # float masks: bool where/masked_fill are slow on CPU
-    small = p * not_big
-    has_big = not_big.sum(-1) < C - 0.5
-    if C <= 4096:  # sums of integers below 2^24: exact in fp32
-        # T = Σ_j j·[p_j > 1/2] = C(C-1)/2 - Σ_j j·not_big_j: a matrix-vector product (torch's CPU argmax
-        # over a short last dim is ~10x slower); 0 for rows without a big entry
-        T = (C * (C - 1) / 2 - not_big @ torch.arange(C, dtype=x.dtype, device=x.device)).round().long()
-    else:
-        T = torch.where(has_big, p.detach().argmax(-1), 0)
-    tiny = torch.finfo(x.dtype).tiny
-    q_T = small.sum(-1)
-    log_q_T = torch.where(has_big, torch.log(q_T.clamp(min=tiny)), 0.0)
-    under = has_big & (q_T < tiny)
-    if bool(under.any()):
-        rows = under.nonzero().squeeze(1)
-        log_q_T = log_q_T.index_put((rows,), log1m_softmax_at(logp[rows], T[rows]))
-    return SoftmaxParts(logp=logp, p=p, small=small, T=T, has_big=has_big, log_q_T=log_q_T)
+def graph_freed_after_backward() -> bool:
+    """Inside a custom backward: whether this backward pass frees the graph (``retain_graph`` false), so the
+    function's saved buffers can be reused for its output. Uses a private torch function; where that is
+    missing or fails, answers False (always safe: the caller then allocates)."""
+    keep_graph = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    try:
+        return keep_graph is not None and not keep_graph()
+    except RuntimeError:  # not inside a backward pass
+        return False
 
 
 def check_reduction(reduction: str, allowed: tuple[str, ...]) -> str:
