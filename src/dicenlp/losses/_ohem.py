@@ -27,3 +27,21 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tenso
     top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, U], hardest first
     take = torch.arange(k_max, device=p.device)[:, None] < k[None, :]
     return pos | torch.zeros_like(pos).scatter_(0, top, take)
+
+
+def ohem_keep_onehot(p: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Tensor:
+    """:func:`ohem_keep` for one-hot targets, as a float keep mask [N, C] (the multi-class case).
+
+    Same selection as ``ohem_keep(p, one_hot(t), ratio)``: per class c, every position with t_i = c and the
+    k_c = min(#negatives, floor(ratio · #positives)) negatives with the highest p_ic; cheaper because the
+    positives are the target entries (counts by ``bincount``, no [N, C] boolean masks).
+    Args: p [N, C] probabilities (detached inside), t [N] class ids.
+    """
+    N, C = p.shape
+    n_pos = torch.bincount(t, minlength=C)
+    k = torch.minimum(N - n_pos, torch.floor(n_pos.double() * ratio + 1e-9).long())  # (+1e-9: see ohem_keep)
+    k_max = int(k.max()) if C else 0
+    scores = p.detach().scatter(1, t[:, None], -1.0)  # positives below every negative
+    top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, C], hardest first
+    keep = torch.zeros_like(p).scatter_(0, top, (torch.arange(k_max, device=p.device)[:, None] < k[None, :]).to(p.dtype))
+    return keep.scatter_(1, t[:, None], 1.0)

@@ -45,14 +45,14 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ._common import EXCLUDED, graph_freed_after_backward
-from ._ohem import ohem_keep
+from ._ohem import ohem_keep_onehot
 
 
 @dataclass(frozen=True)
 class DiceSpec:
     """One multi-class dice loss (module docstring): score exponent ``alpha`` (0: s = p), ``power`` k,
     the y = 0 denominator weight ``c0``, the y = 1 terms ``a1``, ``b1``, ``c1``, ``mean`` (reduction
-    "mean", else "batch"), ``smooth`` γ, ``ohem_ratio`` (0 = off; see :func:`ohem_keep`)."""
+    "mean", else "batch"), ``smooth`` γ, ``ohem_ratio`` (0 = off; see ``_ohem.ohem_keep``)."""
 
     alpha: float
     power: int
@@ -75,6 +75,11 @@ def _big_column(p: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
     C = p.shape[-1]
     Tf = torch.round(p, out=buf) @ torch.arange(C, dtype=p.dtype, device=p.device)
     return torch.nan_to_num_(Tf, nan=0.0).clamp_(0, C - 1).long()
+
+
+def _at(v: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """v[index] for a [C] vector and an [N, K] index (``index_select`` is ~3x faster than ``v[index]`` on CPU)."""
+    return v.index_select(0, index.reshape(-1)).view(index.shape)
 
 
 def _ratio_inv(num: torch.Tensor, den: torch.Tensor, smooth: float):
@@ -145,8 +150,7 @@ class _MulticlassDice(torch.autograd.Function):
         p = torch.softmax(x, -1)
         keep = k_sel = None
         if spec.ohem_ratio > 0:
-            y = torch.zeros_like(p, dtype=torch.bool).scatter_(1, t[:, None], True)
-            keep = ohem_keep(p, y, spec.ohem_ratio).to(dtype)
+            keep = ohem_keep_onehot(p, t, spec.ohem_ratio)
 
         # ---- dense: ψ (G = coef ψ off the selected entries) and colsum = Σ_i k_ic Φ_ic (Φ: the y = 0 term)
         if a == 0:  # s = p
@@ -203,8 +207,8 @@ class _MulticlassDice(torch.autograd.Function):
             # dL/dA_c = -1/(C B_c), dL/dB_c = A_c/(C B_c^2);  s dL/ds at t: a1 s dL/dA + k (b1 - c0) s^k dL/dB,
             # at T: k c0 s^k dL/dB;  coef = k c0 dL/dB
             dB = (A * inv_B).mul_(inv_B).div_(C)
-            G_sel = sk * dB[sel] * sk.new_tensor([k * (spec.b1 - spec.c0), k * spec.c0][:K])
-            G_sel[:, 0].addcmul_(s_t, inv_B[t], value=-spec.a1 / C)
+            G_sel = sk * _at(dB, sel) * sk.new_tensor([k * (spec.b1 - spec.c0), k * spec.c0][:K])
+            G_sel[:, 0].addcmul_(s_t, inv_B.index_select(0, t), value=-spec.a1 / C)
             coef = dB.mul_(k * spec.c0)
         else:
             d0 = sk * spec.c0 if spec.c0 != 1 else sk
@@ -219,8 +223,8 @@ class _MulticlassDice(torch.autograd.Function):
             w = (C * count.clamp_(min=1)).reciprocal_()  # dL/d(loss sum of class c)
             loss = zeros.index_add(0, sel.reshape(-1), vL.reshape(-1)).add_(colsum).mul_(w).sum()
             # s l0'(s) = k l0 (1 - l0) (d0 = 0 or γ = 0: 0);  s l1'(s) = -(a1 s - r1 k b1 s^k)/(d1 + γ)
-            G_sel = (k * l0 * (1 - l0)) * (w[sel] * l0.new_tensor([-1.0, 1.0][:K]))
-            G_sel[:, 0] -= (spec.a1 * s_t - (k * spec.b1) * r1 * sk[:, 0]) * inv_d1 * w[t]
+            G_sel = (k * l0 * (1 - l0)) * (_at(w, sel) * l0.new_tensor([-1.0, 1.0][:K]))
+            G_sel[:, 0] -= (spec.a1 * s_t - (k * spec.b1) * r1 * sk[:, 0]) * inv_d1 * w.index_select(0, t)
             coef = w.mul_(k)
         if k_sel is not None:
             G_sel.mul_(k_sel)

@@ -14,10 +14,10 @@ unmasked positions (0 for ``target == -100`` / ``mask == 0``), further restricte
 A ratio whose denominator is 0 (only possible with smooth = 0 and nothing to count) is taken as 1
 (dice of two empty sets), so an all-masked batch gives loss 0 with zero gradients.
 
-Speed (multi-class): y is one-hot, so n_ic = 0 and d_ic = d(s_ic, 0) off the target. The [N, C] work
-(softmax, score, Σ_i k_ic d(s_ic, 0) per class, OHEM) is one autograd function with a closed-form
-backward (``_softmax_dice.py``); the target column (and DSC's big entry) is corrected with [N]-sized
-gathers and ``index_add`` under ordinary autograd. No one-hot matrix, no loop over classes.
+Binary: a few elementwise ops under ordinary autograd. Multi-class: y is one-hot, so n_ic = 0 and
+d_ic = d(s_ic, 0) off the target; the whole loss is one autograd function (``_softmax_dice.py``): a
+dense sum over the [N, C] scores per class, corrected at each row's target with [N]-sized ``index_add``,
+and a backward written out w.r.t. the logits. No one-hot matrix, no loop over classes.
 """
 
 from __future__ import annotations
@@ -151,8 +151,10 @@ class SelfAdjustingDiceLoss(DiceLoss):
     Defaults = the official scripts' recipe (set level, squared denominator, α = 0.01, γ = 1): per example,
     α = 1 makes a positive's loss symmetric about p = 0.5 (its minimiser is p = 0.5, and a confident
     false positive costs nothing), see docs/losses.md; α = 0 is exactly :class:`DiceLoss`.
-    p̃ is computed as exp(α log(1-p) + log p) from the logits, so its gradient stays finite when p
-    saturates to 1 (the official ``(1 - p) ** α`` gives NaN gradients there).
+    Binary: p̃ = exp(α log(1-p) + log p) from the logit (logsigmoid), so its gradient stays finite when p
+    saturates to 1 (the official ``(1 - p) ** α`` gives NaN gradients there). Multi-class: p̃ from an
+    exact 1 - p (a row sum of the other classes for the one entry above 1/2) and a backward in closed
+    form w.r.t. the logits in which (1 - p)^{α-1} never appears (``_softmax_dice.py``).
     """
 
     def __init__(self, alpha: float = 0.01, smooth: float = 1.0, square_denominator: bool = True,
