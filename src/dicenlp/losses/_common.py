@@ -14,6 +14,7 @@ kept rows only (tagging batches are often half padding and sub-tokens).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -90,6 +91,24 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
         if bool(bad.any()):
             raise ValueError(f"binary target must lie in [0, 1] (or be -100), got {y[bad][0].item()}")
     return Flat(x=x, y=y, multiclass=multiclass)
+
+
+def first_order_backward(backward):
+    """Decorator for the ``backward`` of our autograd functions: they compute the gradient in closed form
+    from saved intermediates, which is not itself differentiable. A second-order use (``create_graph=True``,
+    e.g. a gradient penalty) raises instead of silently treating the gradient as a constant. The body runs
+    without grad and without autocast (fp32 math, whatever the caller's autocast state)."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "dicenlp's multi-class dice/focal losses have a closed-form first-order backward only: "
+                "create_graph=True (double backward) is not supported")
+        with torch.no_grad(), torch.autocast(device_type=grads[0].device.type, enabled=False):
+            return backward(ctx, *grads)
+
+    return wrapper
 
 
 def graph_freed_after_backward() -> bool:

@@ -34,7 +34,7 @@ the target (and T below) G comes from the [N] values. With d log p_c/dx_j = δ_c
     The dense p̃ is computed as h = (1 - p)^{kα-1} p^k (one log, one exp), p̃^k = h (1 - p), and the
     factor (1 - (1+α)p)/(1 - p) of K is folded into ψ = h (1 - (1+α) p) in the forward.
 
-Double backward is not supported (``once_differentiable``). Speed: docs/losses.md, "Speed".
+Double backward (``create_graph=True``) raises (``first_order_backward``). Speed: docs/losses.md, "Speed".
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.autograd.function import once_differentiable
-
-from ._common import EXCLUDED, graph_freed_after_backward
+from ._common import EXCLUDED, first_order_backward, graph_freed_after_backward
 from ._ohem import ohem_keep_onehot
 
 
@@ -233,30 +231,29 @@ class _MulticlassDice(torch.autograd.Function):
         return loss
 
     @staticmethod
-    @once_differentiable
+    @first_order_backward
     def backward(ctx, grad_loss):
         small, psi, sel, G_sel, coef, *dsc = ctx.saved_tensors
         a = ctx.alpha
-        with torch.autocast(device_type=small.device.type, enabled=False):
-            G_sel, coef = G_sel * grad_loss, coef * grad_loss
-            row = psi @ coef  # Σ_c over the dense part of K (G for s = p) per row
-            # build the gradient in psi's buffer when nothing can read psi again (no retain_graph) and psi
-            # is its own buffer: one fresh [N, C] buffer less (on CPU, page faults cost about one pass)
-            grad = psi.mul_(coef) if graph_freed_after_backward() and psi.data_ptr() != small.data_ptr() \
-                else psi * coef
-            if a == 0:  # softmax backward: G - p Σ_c G_c
-                grad.addcmul_(small, (row + G_sel[:, 0])[:, None], value=-1)
-                return grad.scatter_add_(1, sel, G_sel), None, None
-            is_T, f_t, e_T, p_T, inv_m, rows, rho = dsc
-            G_T = torch.addcmul(G_sel[:, 1], is_T, G_sel[:, 0])  # the target's G joins at t = T
-            K_t = G_sel[:, 0] * f_t  # (0 at t = T)
-            R = row + K_t  # Σ_{c≠T} K_c
-            E_T = G_T * e_T
-            grad.addcmul_(small, torch.addcmul(R, E_T, inv_m)[:, None], value=-1)  # K_j - p_j (R + E_T/m); 0 at T
-            grad.scatter_add_(1, sel, torch.stack([K_t, torch.addcmul(E_T, p_T, R, value=-1)], 1))  # T: E_T - p_T R
-            if rows is not None:  # - (p_j/m) E_T for the rows whose m underflows
-                grad.index_add_(0, rows, -rho * E_T[rows, None])
-            return grad, None, None
+        G_sel, coef = G_sel * grad_loss, coef * grad_loss
+        row = psi @ coef  # Σ_c over the dense part of K (G for s = p) per row
+        # build the gradient in psi's buffer when nothing can read psi again (no retain_graph) and psi
+        # is its own buffer: one fresh [N, C] buffer less (on CPU, page faults cost about one pass)
+        grad = psi.mul_(coef) if graph_freed_after_backward() and psi.data_ptr() != small.data_ptr() \
+            else psi * coef
+        if a == 0:  # softmax backward: G - p Σ_c G_c
+            grad.addcmul_(small, (row + G_sel[:, 0])[:, None], value=-1)
+            return grad.scatter_add_(1, sel, G_sel), None, None
+        is_T, f_t, e_T, p_T, inv_m, rows, rho = dsc
+        G_T = torch.addcmul(G_sel[:, 1], is_T, G_sel[:, 0])  # the target's G joins at t = T
+        K_t = G_sel[:, 0] * f_t  # (0 at t = T)
+        R = row + K_t  # Σ_{c≠T} K_c
+        E_T = G_T * e_T
+        grad.addcmul_(small, torch.addcmul(R, E_T, inv_m)[:, None], value=-1)  # K_j - p_j (R + E_T/m); 0 at T
+        grad.scatter_add_(1, sel, torch.stack([K_t, torch.addcmul(E_T, p_T, R, value=-1)], 1))  # T: E_T - p_T R
+        if rows is not None:  # - (p_j/m) E_T for the rows whose m underflows
+            grad.index_add_(0, rows, -rho * E_T[rows, None])
+        return grad, None, None
 
 
 def multiclass_dice(x: torch.Tensor, t: torch.Tensor, spec: DiceSpec) -> torch.Tensor:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
-from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, graph_freed_after_backward, \
-    reduce_positions
+from ._common import Flat, PositionwiseLoss, as_weight_buffer, check_reduction, first_order_backward, \
+    graph_freed_after_backward, reduce_positions
 
 
 class _MulticlassFocal(torch.autograd.Function):
@@ -40,7 +39,7 @@ class _MulticlassFocal(torch.autograd.Function):
         return per_pos.sum() * scale
 
     @staticmethod
-    @once_differentiable
+    @first_order_backward
     def backward(ctx, grad_loss):
         small, H, m, col = ctx.saved_tensors
         c = H * grad_loss

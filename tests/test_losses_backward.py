@@ -1,0 +1,209 @@
+"""The multi-class dice family (DL, TL, DSC) and focal loss are autograd functions with a backward written
+by hand (dicenlp/losses/_softmax_dice.py, focal.py). Here, in float64, loss and gradient w.r.t. the logits
+must equal autograd through the plain formulas: one-hot targets, every class one-vs-rest, OHEM by a loop
+over classes, and (1 - p) in log space (log(1 - p_c) = logsumexp of the other classes' log-probabilities,
+whose autograd gradient is exact at any saturation). Inputs include saturated rows (p = 1 in float64),
+rows whose other classes underflow (gap 800), masks, -100 and OHEM.
+"""
+
+import math
+
+import pytest
+import torch
+
+from dicenlp.losses import build_loss
+from dicenlp.losses._ohem import ohem_keep, ohem_keep_onehot
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- plain references (autograd)
+def log1m_softmax(x):
+    """[N, C] log(1 - softmax(x)) = logsumexp over j ≠ c of log p_j (exact, finite gradients)."""
+    lp = x.log_softmax(-1)
+    C = x.shape[-1]
+    off = torch.where(torch.eye(C, dtype=torch.bool), float("-inf"), 0.0).to(x.dtype)
+    return (lp[:, None, :] + off).logsumexp(-1)
+
+
+def ref_keep(p, y, ratio):
+    """OHEM by a loop over classes: every positive and the k_c highest-p negatives (no ties here)."""
+    keep = torch.zeros_like(p)
+    for c in range(p.shape[1]):
+        pos, neg = y[:, c] > 0.5, y[:, c] <= 0.5
+        k = min(int(neg.sum()), math.floor(ratio * int(pos.sum()) + 1e-9))
+        keep[pos, c] = 1.0
+        neg_idx = neg.nonzero().squeeze(1)
+        keep[neg_idx[p[neg_idx, c].argsort(descending=True)[:k]], c] = 1.0
+    return keep
+
+
+def ref_dice(x, t, mask, kind, prm, reduction, ohem_ratio):
+    valid = (t != -100) & mask
+    x, t = x[valid], t[valid]
+    C = x.shape[1]
+    y = torch.nn.functional.one_hot(t, C).to(x.dtype)
+    lp = x.log_softmax(-1)
+    p = lp.exp()
+    s = torch.exp(lp + prm["alpha"] * log1m_softmax(x)) if kind == "dsc" else p
+    keep = ref_keep(p.detach(), y, ohem_ratio) if ohem_ratio > 0 else torch.ones_like(p)
+    if kind == "tl":  # Eq. 10
+        n, d = s * y, s * y + prm["alpha"] * s * (1 - y) + prm["beta"] * (1 - s) * y
+    else:  # Eqs. 6, 7 (dsc: with s = p̃)
+        kk = 2 if prm.get("square_denominator", True) else 1
+        n, d = 2 * s * y, s ** kk + y ** kk
+    g = prm.get("smooth", 1.0)
+    if reduction == "batch":
+        per_class = 1 - ((keep * n).sum(0) + g) / ((keep * d).sum(0) + g)
+    else:
+        per_class = (keep * (1 - (n + g) / (d + g))).sum(0) / keep.sum(0).clamp(min=1)
+    return per_class.mean()
+
+
+def ref_focal(x, t, mask, gamma, weights, reduction):
+    valid = (t != -100) & mask
+    x, t = x[valid], t[valid]
+    lp_t = x.log_softmax(-1).gather(1, t[:, None]).squeeze(1)
+    l1m_t = log1m_softmax(x).gather(1, t[:, None]).squeeze(1)
+    per = -torch.exp(gamma * l1m_t) * lp_t
+    if weights is not None:
+        per = per * torch.tensor(weights, dtype=x.dtype)[t]
+    return per.sum() if reduction == "sum" else per.sum() / max(len(t), 1)
+
+
+# ----------------------------------------------------------------------------- inputs
+def inputs(seed, n=23, C=5, saturate=True):
+    """float64 logits with masked and -100 rows; rows 2-5 saturated: p = 1 in float64 at the target,
+    at a non-target, and (gap 800) with the other classes' mass below the float range."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, C, generator=g, dtype=torch.float64) * 2.5
+    t = torch.randint(0, C, (n,), generator=g)
+    mask = torch.ones(n, dtype=torch.bool)
+    t[1] = -100
+    mask[7] = False
+    x[1, 0] = float("nan")  # ignored rows may hold garbage
+    if saturate:
+        x[2, t[2]] += 60.0  # 1 - p ≈ 1e-26: p == 1 in float64
+        x[3, (t[3] + 1) % C] += 45.0  # confident and wrong
+        x[4, t[4]] += 800.0  # the other classes underflow (m = 0 in float64)
+        x[5, (t[5] + 2) % C] += 800.0
+    return x, t, mask
+
+
+DICE = [
+    ("dl", dict(square_denominator=True)),
+    ("dl", dict(square_denominator=False, smooth=0.5)),
+    ("tl", dict(alpha=0.3, beta=0.7)),
+    ("tl", dict(alpha=0.5, beta=0.5, smooth=2.0)),
+    ("dsc", dict(alpha=0.01, square_denominator=True)),
+    ("dsc", dict(alpha=1.0, square_denominator=False)),
+    ("dsc", dict(alpha=0.3, square_denominator=True, smooth=0.2)),
+]
+
+
+@pytest.mark.parametrize("kind,prm", DICE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(DICE)])
+@pytest.mark.parametrize("reduction", ["batch", "mean"])
+@pytest.mark.parametrize("ohem", [0.0, 0.5])
+def test_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind, prm, reduction, ohem):
+    for seed in range(3):
+        x, t, mask = inputs(seed)
+        xa = x.clone().requires_grad_(True)
+        got = build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(xa, t, mask)
+        (g_got,) = torch.autograd.grad(got, xa)
+        xb = x.clone().requires_grad_(True)
+        want = ref_dice(xb, t, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem)
+        (g_want,) = torch.autograd.grad(want, xb)
+        torch.testing.assert_close(got, want, **TOL)
+        assert torch.isfinite(g_want).all()
+        torch.testing.assert_close(g_got, g_want, **TOL)
+        assert (g_got[1] == 0).all() and (g_got[7] == 0).all()  # ignored rows: exactly 0
+
+
+@pytest.mark.parametrize("gamma,weights", [(2.0, None), (0.5, [0.5, 2.0, 1.0, 3.0, 0.7]), (1.0, None)])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_focal_loss_and_gradient_equal_autograd_of_the_plain_formula(gamma, weights, reduction):
+    for seed in range(3):
+        x, t, mask = inputs(seed)
+        xa = x.clone().requires_grad_(True)
+        got = build_loss("fl", gamma=gamma, class_weights=weights, reduction=reduction)(xa, t, mask)
+        (g_got,) = torch.autograd.grad(got, xa)
+        xb = x.clone().requires_grad_(True)
+        want = ref_focal(xb, t, mask, gamma, weights, reduction)
+        (g_want,) = torch.autograd.grad(want, xb)
+        torch.testing.assert_close(got, want, **TOL)
+        torch.testing.assert_close(g_got, g_want, **TOL)
+        assert (g_got[1] == 0).all() and (g_got[7] == 0).all()
+
+
+GRAD = [("dl", {}), ("tl", dict(alpha=0.3, beta=0.7)), ("dsc", {}), ("dsc", dict(alpha=1.0, square_denominator=False)),
+        ("dsc", dict(alpha=0.2, ohem_ratio=0.5)), ("fl", dict(gamma=2.0)), ("fl", dict(gamma=0.3))]
+
+
+@pytest.mark.parametrize("name,prm", GRAD, ids=[f"{n}-{i}" for i, (n, _) in enumerate(GRAD)])
+def test_gradcheck_with_saturated_rows(name, prm):
+    """Finite differences in float64 through rows where p rounds to 1 (the function is smooth there)."""
+    x, t, mask = inputs(5, n=9, C=4)
+    x[1] = 0.0  # (gradcheck perturbs every entry; the -100 row must not be NaN)
+    x = x.clamp(max=40.0)  # keep the saturated rows, drop the 800 gaps (flat beyond the float range)
+    x.requires_grad_(True)
+    reductions = ["batch", "mean"] if name != "fl" else ["mean", "sum"]
+    for reduction in reductions:
+        loss = build_loss(name, reduction=reduction, **prm)
+        assert torch.autograd.gradcheck(lambda z: loss(z, t, mask), (x,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,prm", GRAD + [("dl", dict(reduction="mean")), ("dsc", dict(reduction="mean"))])
+def test_retain_graph_gives_the_same_gradient_twice(name, prm):
+    """The backward reuses a saved buffer for its output only when the graph is freed afterwards."""
+    x, t, mask = inputs(1)
+    x = x.float().requires_grad_(True)
+    loss = build_loss(name, **prm)(x, t, mask)
+    (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (g3,) = torch.autograd.grad(loss, x)
+    assert torch.equal(g1, g2) and torch.equal(g2, g3) and torch.isfinite(g1).all()
+    x2 = x.detach().clone().requires_grad_(True)
+    build_loss(name, **prm)(x2, t, mask).backward()
+    assert torch.equal(x2.grad, g1)
+
+
+@pytest.mark.parametrize("name", ["dl", "tl", "dsc", "fl"])
+def test_double_backward_raises_instead_of_a_wrong_answer(name):
+    """A gradient penalty would otherwise get a gradient without a graph, i.e. silently constant."""
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(RuntimeError, match="create_graph"):
+        torch.autograd.grad(build_loss(name)(x, t), x, create_graph=True)
+    # binary losses use plain autograd: second order works there
+    xb = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(build_loss(name)(xb, (t > 0).double()), xb, create_graph=True)
+    g.pow(2).sum().backward()
+    assert torch.isfinite(xb.grad).all()
+
+
+@pytest.mark.parametrize("name,prm", [("dl", dict(reduction="mean")), ("tl", {}), ("dsc", {}),
+                                      ("dsc", dict(alpha=0.5, reduction="mean", square_denominator=False)),
+                                      ("fl", dict(gamma=0.5))])
+def test_float32_gradient_matches_float64_at_saturation(name, prm):
+    x, t, mask = inputs(2, saturate=False)
+    x[2, t[2]] += 20.0  # fp32 p == 1
+    x[3, (t[3] + 1) % 5] += 30.0
+    x[4, t[4]] += 150.0  # fp32: the other classes underflow
+    loss = build_loss(name, **prm)
+    x64 = x.clone().requires_grad_(True)
+    x32 = x.float().requires_grad_(True)
+    loss(x64, t, mask).backward()
+    loss(x32, t, mask).backward()
+    assert torch.isfinite(x32.grad).all()
+    torch.testing.assert_close(x32.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_one_hot_ohem_selects_like_the_general_ohem():
+    for seed in range(100):
+        g = torch.Generator().manual_seed(seed)
+        N, C = int(torch.randint(1, 60, (1,), generator=g)), int(torch.randint(2, 7, (1,), generator=g))
+        p = torch.rand(N, C, generator=g, dtype=torch.float64).softmax(-1)
+        t = torch.randint(0, C, (N,), generator=g)
+        for ratio in (0.1, 0.3, 1.0, 2.5, 100.0):
+            general = ohem_keep(p, torch.nn.functional.one_hot(t, C).double(), ratio)
+            assert torch.equal(ohem_keep_onehot(p, t, ratio), general.double())
