@@ -136,7 +136,9 @@ def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeyp
 
 @pytest.mark.parametrize("loss", ["ce", "dsc"])
 def test_bf16_mixed_precision_trains_on_cpu(run_train, loss):
-    """Accelerate's bf16 autocast (CPU here, GPU for users): finite losses, every metric written."""
+    """Accelerate's bf16 autocast (CPU here, GPU for users): finite losses, every metric written. In one
+    process after an fp32 run (as in a Hydra multirun): Accelerate's global state must not refuse it."""
+    run_train("task=sample_pos", "loss=ce", "trainer.max_steps=1")
     results = run_train("task=sample_pos", f"loss={loss}", "trainer.mixed_precision=bf16", "trainer.max_steps=6")
     assert results["mixed_precision"] == "bf16"
     assert 0 <= results["test"]["f1"] <= 100 and results["best_step"] > 0

@@ -14,6 +14,7 @@ Only the main process writes; every rank uses the main process's run directory.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,6 +60,18 @@ def build_loss_from_config(loss_cfg: dict[str, Any], task):
     return build_loss(params)
 
 
+def _reset_accelerate_state() -> None:
+    """Accelerate keeps one process-wide state and refuses a second ``Accelerator`` with another mixed
+    precision. Several runs in one process (Hydra multirun, notebooks, tests) each start from a clean state;
+    in a distributed job (one run per process) the state is left alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def _no_accelerator() -> bool:
     """True on CPU-only machines. Accelerate needs ``cpu=True`` there to treat ``accelerate launch`` /
     ``torchrun`` workers as one MULTI_CPU (gloo) job instead of N independent single-process runs."""
@@ -80,6 +93,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
+    _reset_accelerate_state()
     accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
                               gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
                               # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
