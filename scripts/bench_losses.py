@@ -6,7 +6,8 @@
     python scripts/bench_losses.py --threads 1 --repeats 40 --markdown --compare 78239bb   # before/after
 
 Prints, per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats`` runs
-(after warm-up) and its ratio to CE's time on the same input. For comparison it also times
+(after warm-up; each timed run follows an untimed run of the same loss, see ``time_fwd_bwd``) and its
+ratio to CE's time on the same input (median over rounds of the ratio within a round). For comparison it also times
 ``official*``: a re-implementation (written for this benchmark, not the official code) of the official
 DiceLoss *algorithm* (ShannonAI/dice_loss_for_NLP, loss/dice_loss.py, as described in OFFICIAL_CODE.md §2):
 binary = sigmoid and one set-level ratio over the flattened batch; multi-class = softmax, one-hot, then
@@ -88,12 +89,13 @@ def official_multiclass_dice(logits, target, alpha=0.01, smooth=1.0):
 
 
 def time_fwd_bwd(fns, logits, target, repeats, warmup, device):
-    """Median forward+backward seconds per function. The functions are timed round-robin (one run of
-    each per round), so load changes on a shared machine hit every loss alike, in a new random order each
-    round: a run's cost depends on the memory state the previous run left (freed buffers returned to the
-    OS are page-faulted back in), and a fixed order would always charge one loss for the same neighbour
-    (with a fixed order, CE right after the official re-implementation ran ~25% slower than the identical
-    WCE right after it)."""
+    """Median forward+backward seconds per function, and the median over rounds of the ratio to CE's time in
+    the same round. The functions are timed round-robin (one run of each per round), so load changes on a
+    shared machine hit every loss alike, in a new random order each round. Each timed run directly follows
+    an untimed run of the same function: its cost is then the function's own work, not its neighbour's
+    memory state (buffers freed by a big neighbour are returned to the OS and page-faulted back in; with
+    single runs, CE timed right after the official re-implementation took ~25% longer than the same CE
+    elsewhere, and the ratios moved with the round-robin's composition)."""
     times = {label: [] for label in fns}
     order = list(fns)
     rng = random.Random(0)
@@ -101,6 +103,7 @@ def time_fwd_bwd(fns, logits, target, repeats, warmup, device):
         rng.shuffle(order)
         for label in order:
             fn = fns[label]
+            fn(logits.detach().clone().requires_grad_(True), target).backward()  # untimed: steady state
             x = logits.detach().clone().requires_grad_(True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -110,7 +113,8 @@ def time_fwd_bwd(fns, logits, target, repeats, warmup, device):
                 torch.cuda.synchronize()
             if i >= warmup:
                 times[label].append(time.perf_counter() - t0)
-    return {label: statistics.median(ts) for label, ts in times.items()}
+    ratio = {label: statistics.median(a / b for a, b in zip(ts, times["ce"])) for label, ts in times.items()}
+    return {label: statistics.median(ts) for label, ts in times.items()}, ratio
 
 
 def main() -> None:
@@ -149,19 +153,20 @@ def main() -> None:
             if old is not None and label not in ("ce", "wce"):
                 fns[f"{label} @{args.compare}"] = old.build_loss(label.split(" ")[0], **prm).to(device)
         fns["official* (re-impl.)"] = official_multiclass_dice if x.dim() == 2 else official_binary_dice
-        for label, seconds in time_fwd_bwd(fns, x, y, args.repeats, args.warmup, device).items():
-            results.setdefault(label, {})[shape] = seconds
+        medians, ratios = time_fwd_bwd(fns, x, y, args.repeats, args.warmup, device)
+        for label, seconds in medians.items():
+            results.setdefault(label, {})[shape] = (seconds, ratios[label])
     shapes = list(inputs)
     load_after = os.getloadavg()
     header = f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, " \
-             f"median of {args.repeats} forward+backward runs; load average (1 min) " \
+             f"median of {args.repeats} forward+backward runs (× CE: median of the per-round ratios); load average (1 min) " \
              f"{load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPUs"
     print(header)
     if args.markdown:
         print("\n| loss | " + " | ".join(f"{s} ms (× CE)" for s in shapes) + " |")
         print("|---|" + "---|" * len(shapes))
     for label, by_shape in results.items():
-        cells = [f"{1e3 * by_shape[s]:.2f} ({by_shape[s] / results['ce'][s]:.2f}×)" for s in shapes]
+        cells = [f"{1e3 * by_shape[s][0]:.2f} ({by_shape[s][1]:.2f}×)" for s in shapes]
         if args.markdown:
             print(f"| {label} | " + " | ".join(cells) + " |")
         else:
