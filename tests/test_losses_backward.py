@@ -135,6 +135,46 @@ def test_focal_loss_and_gradient_equal_autograd_of_the_plain_formula(gamma, weig
         assert (g_got[1] == 0).all() and (g_got[7] == 0).all()
 
 
+def ref_binary_dice(x, y, mask, kind, prm, reduction, ohem_ratio):
+    valid = (y != -100) & mask
+    x, y = x[valid], y[valid].to(x.dtype)
+    p, q = torch.sigmoid(x), torch.sigmoid(-x)
+    s = torch.exp(torch.nn.functional.logsigmoid(x) + prm["alpha"] * torch.nn.functional.logsigmoid(-x)) \
+        if kind == "dsc" else p
+    keep = ref_keep(p.detach()[:, None], y[:, None], ohem_ratio)[:, 0] if ohem_ratio > 0 else torch.ones_like(p)
+    if kind == "tl":
+        n, d = s * y, s * y + prm["alpha"] * s * (1 - y) + prm["beta"] * q * y
+    else:
+        kk = 2 if prm.get("square_denominator", True) else 1
+        n, d = 2 * s * y, s ** kk + y ** kk
+    g = prm.get("smooth", 1.0)
+    if reduction == "batch":
+        return 1 - ((keep * n).sum() + g) / ((keep * d).sum() + g)
+    return (keep * (1 - (n + g) / (d + g))).sum() / keep.sum().clamp(min=1)
+
+
+@pytest.mark.parametrize("kind,prm", DICE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(DICE)])
+@pytest.mark.parametrize("reduction", ["batch", "mean"])
+@pytest.mark.parametrize("ohem", [0.0, 0.5])
+def test_binary_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind, prm, reduction, ohem):
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(40, generator=g, dtype=torch.float64) * 3
+        x[:4] = torch.tensor([40.0, -40.0, 800.0, -800.0], dtype=torch.float64)  # p == 1 / 0 in float64
+        y = (torch.rand(40, generator=g) < 0.3).long()
+        y[0], y[2], y[5] = 1, 0, -100
+        mask = torch.rand(40, generator=g) > 0.1
+        xa = x.clone().requires_grad_(True)
+        got = build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(xa, y, mask)
+        (g_got,) = torch.autograd.grad(got, xa)
+        xb = x.clone().requires_grad_(True)
+        want = ref_binary_dice(xb, y, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem)
+        (g_want,) = torch.autograd.grad(want, xb)
+        torch.testing.assert_close(got, want, **TOL)
+        torch.testing.assert_close(g_got, g_want, **TOL)
+        assert g_got[5] == 0 and (g_got[~mask] == 0).all()
+
+
 GRAD = [("dl", {}), ("tl", dict(alpha=0.3, beta=0.7)), ("dsc", {}), ("dsc", dict(alpha=1.0, square_denominator=False)),
         ("dsc", dict(alpha=0.2, ohem_ratio=0.5)), ("fl", dict(gamma=2.0)), ("fl", dict(gamma=0.3))]
 
@@ -172,13 +212,17 @@ def test_double_backward_raises_instead_of_a_wrong_answer(name):
     """A gradient penalty would otherwise get a gradient without a graph, i.e. silently constant."""
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     t = torch.tensor([0, 1, 2, 0, 1, 2])
+    xb = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    yb = (t > 0).double()
     with pytest.raises(RuntimeError, match="create_graph"):
         torch.autograd.grad(build_loss(name)(x, t), x, create_graph=True)
-    # binary losses use plain autograd: second order works there
-    xb = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    (g,) = torch.autograd.grad(build_loss(name)(xb, (t > 0).double()), xb, create_graph=True)
-    g.pow(2).sum().backward()
-    assert torch.isfinite(xb.grad).all()
+    if name != "fl":  # binary dice too
+        with pytest.raises(RuntimeError, match="create_graph"):
+            torch.autograd.grad(build_loss(name)(xb, yb), xb, create_graph=True)
+    else:  # binary focal is plain autograd: second order works there
+        (g,) = torch.autograd.grad(build_loss(name)(xb, yb), xb, create_graph=True)
+        g.pow(2).sum().backward()
+        assert torch.isfinite(xb.grad).all()
 
 
 @pytest.mark.parametrize("name,prm", [("dl", dict(reduction="mean")), ("tl", {}), ("dsc", {}),

@@ -14,7 +14,8 @@ Names (PAPER.md Table 2): ce, wce, fl, dl, tl, dsc. Formulas, reductions and def
 
 from .builder import LOSSES, PRESETS, build_loss
 from .cross_entropy import CrossEntropyLoss, WeightedCrossEntropyLoss, count_labels, wce_class_weights
-from .dice import DiceLoss, SelfAdjustingDiceLoss, TverskyLoss, ohem_keep
+from ._ohem import ohem_keep
+from .dice import DiceLoss, SelfAdjustingDiceLoss, TverskyLoss
 from .focal import FocalLoss
 
 __all__ = [

@@ -93,6 +93,18 @@ def flatten_inputs(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return Flat(x=x, y=y, multiclass=multiclass)
 
 
+def ratio_inv(num: torch.Tensor, den: torch.Tensor, smooth: float):
+    """(num/den, 1/den) for a dice ratio whose den includes the smoothing γ. With γ > 0, den > 0 always;
+    with γ = 0 a zero denominator (nothing predicted, nothing gold) counts as ratio 1 (dice of two empty
+    sets) with zero gradient (1/den replaced by 0)."""
+    if smooth > 0:
+        inv = den.reciprocal()
+        return num * inv, inv
+    nonzero = den != 0
+    inv = torch.where(nonzero, torch.where(nonzero, den, 1.0).reciprocal(), 0.0)
+    return torch.where(nonzero, num * inv, 1.0), inv
+
+
 def first_order_backward(backward):
     """Decorator for the ``backward`` of our autograd functions: they compute the gradient in closed form
     from saved intermediates, which is not itself differentiable. A second-order use (``create_graph=True``,
@@ -103,7 +115,8 @@ def first_order_backward(backward):
     def wrapper(ctx, *grads):
         if torch.is_grad_enabled():
             raise RuntimeError(
-                "dicenlp's multi-class dice/focal losses have a closed-form first-order backward only: "
+                "dicenlp's dice-family losses (dl, tl, dsc) and multi-class focal loss have a closed-form "
+                "first-order backward only: "
                 "create_graph=True (double backward) is not supported")
         with torch.no_grad(), torch.autocast(device_type=grads[0].device.type, enabled=False):
             return backward(ctx, *grads)

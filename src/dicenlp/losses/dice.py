@@ -23,32 +23,18 @@ and a backward written out w.r.t. the logits. No one-hot matrix, no loop over cl
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ._binary_dice import BinarySpec, binary_dice
 from ._common import Flat, PositionwiseLoss, check_reduction
-from ._ohem import ohem_keep
 from ._softmax_dice import DiceSpec, multiclass_dice
 
 
-def _ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
-    """num / den, where den includes the smoothing γ. With γ > 0 den > 0 always; with γ = 0 a zero
-    denominator (nothing predicted, nothing gold) counts as perfect agreement, ratio 1."""
-    if smooth > 0:
-        return num / den
-    nonzero = den != 0
-    return torch.where(nonzero, num / torch.where(nonzero, den, 1.0), 1.0)
-
-
 class _DiceFamily(PositionwiseLoss):
-    """Shared core (module docstring). Subclasses define
-
-    * binary: the score ``_binary_score(x)`` (p for DL/TL, p̃ for DSC) and ``_terms(s, q, y)``: (n, d) per
-      position for targets y in [0, 1] (q = 1 - p, accurate);
-    * multi-class: ``_multiclass_terms()``, the constants of the per-entry terms in
-      ``dicenlp.losses._softmax_dice`` (one autograd function with a closed-form backward).
+    """Shared core (module docstring). A subclass gives its per-position terms by ``_terms()``: score
+    s = (1 - p)^alpha p and n = a1 s y, d = s^power (d1 + d2 y) + d3 y + d4 y^power, used as they are for
+    binary targets y in [0, 1] (``_binary_dice``) and at y ∈ {0, 1} for one-vs-rest classes
+    (``_softmax_dice``). Both are autograd functions with a closed-form backward.
     """
-
-    uses_q = False  # whether _terms needs q = 1 - p
 
     def __init__(self, smooth: float = 1.0, reduction: str = "batch", ohem_ratio: float = 0.0) -> None:
         super().__init__()
@@ -60,50 +46,18 @@ class _DiceFamily(PositionwiseLoss):
         self.reduction = check_reduction(reduction, ("batch", "mean"))
         self.ohem_ratio = float(ohem_ratio)
 
-    # ---------------------------------------------------------------- per-loss pieces
-    def _binary_score(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(x)
-
-    def _multiclass_terms(self) -> dict[str, float]:
-        """Score s = (1 - p)^alpha p; y = 0: n = 0, d = c0 s^power; y = 1: n = a1 s, d = b1 s^power + c1."""
+    def _terms(self) -> dict[str, float]:
+        """{alpha, power, a1, d1, d2, d3, d4} (class docstring)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _terms(self, s, q, y):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # ---------------------------------------------------------------- reductions
-    def _reduce(self, num_sum, den_sum, loss_sum, count):
-        if self.reduction == "batch":
-            per_unit = 1 - _ratio(num_sum + self.smooth, den_sum + self.smooth, self.smooth)
-        else:
-            per_unit = loss_sum / count.clamp(min=1)
-        return per_unit.mean()
-
-    def _per_position(self, n, d):
-        """1 - (n + γ)/(d + γ), the per-example loss of Eqs. 7, 10, 12."""
-        return 1 - _ratio(n + self.smooth, d + self.smooth, self.smooth)
-
     def _loss(self, flat: Flat) -> torch.Tensor:
-        return self._multiclass(flat) if flat.multiclass else self._binary(flat)
-
-    def _binary(self, flat: Flat) -> torch.Tensor:
-        x, y = flat.x, flat.y
-        s = self._binary_score(x)
-        q = torch.sigmoid(-x) if self.uses_q else None  # 1 - p without cancellation (TL's false negatives)
-        n, d = self._terms(s, q, y)
-        if self.ohem_ratio > 0:
-            keep = ohem_keep(torch.sigmoid(x)[:, None], y[:, None], self.ohem_ratio)[:, 0].to(x.dtype)
-            n, d, count = keep * n, keep * d, keep.sum()
-        else:
-            keep, count = None, x.new_tensor(float(x.shape[0]))
-        if self.reduction == "batch":
-            return self._reduce(n.sum(), d.sum(), None, None)
-        per_pos = self._per_position(n, d)
-        return self._reduce(None, None, (per_pos if keep is None else keep * per_pos).sum(), count)
-
-    def _multiclass(self, flat: Flat) -> torch.Tensor:
-        spec = DiceSpec(**self._multiclass_terms(), mean=self.reduction == "mean", smooth=self.smooth,
-                        ohem_ratio=self.ohem_ratio)
+        tm = self._terms()
+        common = dict(mean=self.reduction == "mean", smooth=self.smooth, ohem_ratio=self.ohem_ratio)
+        if not flat.multiclass:
+            return binary_dice(flat.x, flat.y, BinarySpec(**tm, **common))
+        # y = 0: n = 0, d = d1 s^k;  y = 1: n = a1 s, d = (d1 + d2) s^k + d3 + d4
+        spec = DiceSpec(alpha=tm["alpha"], power=tm["power"], c0=tm["d1"], a1=tm["a1"], b1=tm["d1"] + tm["d2"],
+                        c1=tm["d3"] + tm["d4"], **common)
         return multiclass_dice(flat.x, flat.y, spec)
 
     def extra_repr(self) -> str:
@@ -121,7 +75,7 @@ class DiceLoss(_DiceFamily):
 
     Shapes: see :mod:`dicenlp.losses` (binary [...] + sigmoid, or [..., C] + softmax one-vs-rest).
     Args: smooth (γ, default 1 as in the paper), square_denominator, reduction ("batch" | "mean"),
-    ohem_ratio (0 = off; see :func:`ohem_keep`).
+    ohem_ratio (0 = off; see :func:`dicenlp.losses.ohem_keep`).
     """
 
     def __init__(self, smooth: float = 1.0, square_denominator: bool = True, reduction: str = "batch",
@@ -129,13 +83,8 @@ class DiceLoss(_DiceFamily):
         super().__init__(smooth=smooth, reduction=reduction, ohem_ratio=ohem_ratio)
         self.square_denominator = bool(square_denominator)
 
-    def _terms(self, s, q, y):
-        if self.square_denominator:
-            return 2 * s * y, s * s + y * y
-        return 2 * s * y, s + y
-
-    def _multiclass_terms(self):  # n = 2 s y, d = s^k + y^k
-        return dict(alpha=0.0, power=2 if self.square_denominator else 1, c0=1.0, a1=2.0, b1=1.0, c1=1.0)
+    def _terms(self):  # n = 2 s y, d = s^k + y^k
+        return dict(alpha=0.0, power=2 if self.square_denominator else 1, a1=2.0, d1=1.0, d2=0.0, d3=0.0, d4=1.0)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", square_denominator={self.square_denominator}"
@@ -165,14 +114,8 @@ class SelfAdjustingDiceLoss(DiceLoss):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
 
-    def _binary_score(self, x):
-        if self.alpha == 0:  # exactly DL
-            return torch.sigmoid(x)
-        # log p = logsigmoid(x), log(1 - p) = logsigmoid(-x): exact and finite for any finite x
-        return torch.exp(F.logsigmoid(x) + self.alpha * F.logsigmoid(-x))
-
-    def _multiclass_terms(self):  # DL's terms with s = p̃
-        return dict(super()._multiclass_terms(), alpha=self.alpha)
+    def _terms(self):  # DL's terms with s = p̃
+        return dict(super()._terms(), alpha=self.alpha)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", alpha={self.alpha}"
@@ -189,8 +132,6 @@ class TverskyLoss(_DiceFamily):
     and denominator by 2 gives (2py + 2γ)/(p + y + 2γ). Table 10 of the paper uses β = 1 - α.
     """
 
-    uses_q = True
-
     def __init__(self, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0, reduction: str = "batch",
                  ohem_ratio: float = 0.0) -> None:
         super().__init__(smooth=smooth, reduction=reduction, ohem_ratio=ohem_ratio)
@@ -198,12 +139,8 @@ class TverskyLoss(_DiceFamily):
             raise ValueError(f"alpha and beta must be >= 0, got {alpha}, {beta}")
         self.alpha, self.beta = float(alpha), float(beta)
 
-    def _terms(self, p, q, y):
-        tp = p * y
-        return tp, tp + self.alpha * p * (1 - y) + self.beta * q * y
-
-    def _multiclass_terms(self):  # y = 0: n = 0, d = α p;  y = 1: n = p, d = p + β(1 - p) = (1 - β)p + β
-        return dict(alpha=0.0, power=1, c0=self.alpha, a1=1.0, b1=1.0 - self.beta, c1=self.beta)
+    def _terms(self):  # d = p y + α p (1 - y) + β (1 - p) y = p (α + (1 - α - β) y) + β y
+        return dict(alpha=0.0, power=1, a1=1.0, d1=self.alpha, d2=1.0 - self.alpha - self.beta, d3=self.beta, d4=0.0)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}"

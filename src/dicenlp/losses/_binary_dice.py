@@ -1,0 +1,103 @@
+"""The binary dice family (DL, TL, DSC; both reductions; OHEM) as one autograd function.
+
+One logit x_i per position, p = σ(x), targets y_i ∈ [0, 1] (soft labels allowed), score s = p (DL, TL)
+or p̃ = (1 - p)^α p (DSC), keep k_i (OHEM; 1 otherwise), γ = smooth. Every loss's terms are
+
+    n = a1 s y,    d = s^k (d1 + d2 y) + d3 y + d4 y^k
+    DL/DSC: a1 = 2, d1 = 1, d2 = d3 = 0, d4 = 1  (n = 2sy, d = s^k + y^k; k = 2 squared, 1 linear)
+    TL:     a1 = 1, k = 1, d1 = α, d2 = 1 - α - β, d3 = β, d4 = 0
+            (d = sy + α s(1 - y) + β(1 - s)y, rearranged without 1 - s: exact near s = 1)
+
+  * "batch" (Eq. 8):  L = 1 - A/B,  A = γ + Σ_i k_i n_i,  B = γ + Σ_i k_i d_i;
+  * "mean" (Eqs. 7, 10, 12):  L = Σ_i k_i [1 - (n_i + γ)/(d_i + γ)] / max(Σ_i k_i, 1).
+
+With γ = 0 a ratio with denominator 0 counts as 1 (zero gradient). The gradient is dL/dx = dL/ds · ds/dx
+with ds/dx = s (q - α p), q = 1 - p = σ(-x) (from log s = log σ(x) + α log σ(-x)): finite for any
+logit, where the official ``(1 - p) ** α`` gives NaN once p rounds to 1. Computed in the forward when
+the input needs a gradient; the backward scales it. A function instead of autograd through ~20 small
+ops: these inputs are small ([N] values), so the per-op overhead is most of the cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ._common import first_order_backward, ratio_inv
+from ._ohem import ohem_keep
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    """Score exponent ``alpha`` (0: s = p), ``power`` k, the terms ``a1``, ``d1`` ... ``d4`` (module
+    docstring), ``mean`` (reduction "mean", else "batch"), ``smooth`` γ, ``ohem_ratio`` (0 = off)."""
+
+    alpha: float
+    power: int
+    a1: float
+    d1: float
+    d2: float
+    d3: float
+    d4: float
+    mean: bool
+    smooth: float
+    ohem_ratio: float
+
+
+class _BinaryDice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor, spec: BinarySpec):
+        a, k, g = spec.alpha, spec.power, spec.smooth
+        if a == 0:
+            s = p = torch.sigmoid(x)
+            q = None
+        else:  # log p̃ = log σ(x) + α log σ(-x), exact for any finite logit
+            lp, lq = F.logsigmoid(x), F.logsigmoid(-x)
+            s = torch.add(lp, lq, alpha=a).exp_()
+            p, q = lp.exp_(), lq.exp_()
+        sk = s if k == 1 else s * s
+        # d = s^k dcoef + yterm
+        dcoef = spec.d1 if spec.d2 == 0 else y * spec.d2 + spec.d1
+        yterm = y * spec.d3 if spec.d3 != 0 else None
+        if spec.d4 != 0:
+            yk = y if k == 1 else y * y
+            yterm = yk * spec.d4 if yterm is None else yterm.add_(yk, alpha=spec.d4)
+        d = sk * dcoef if yterm is None else yterm.add_(sk * dcoef)
+        n = s * y  # (times a1)
+        keep = None
+        if spec.ohem_ratio > 0:
+            keep = ohem_keep(p[:, None], y[:, None], spec.ohem_ratio)[:, 0].to(x.dtype)
+            n, d = n * keep, d * keep
+        dds = 2 * s * dcoef if k == 2 else dcoef  # d(d)/ds
+        if not spec.mean:
+            A = n.sum() * spec.a1 + g
+            r, inv_B = ratio_inv(A, d.sum() + g, g)
+            loss = 1 - r
+            if ctx.needs_input_grad[0]:  # dL/ds = -a1 y/B + A/B^2 dd/ds
+                gs = (y * -spec.a1).mul_(inv_B).add_(dds * (A * inv_B * inv_B))
+        else:
+            count = x.new_tensor(float(x.shape[0])) if keep is None else keep.sum()
+            r, inv = ratio_inv(n * spec.a1 + g, d + g, g)
+            w = count.clamp(min=1).reciprocal()
+            loss = ((1 - r) if keep is None else (1 - r) * keep).sum() * w
+            if ctx.needs_input_grad[0]:  # dl/ds = -(a1 y - r dd/ds)/(d + γ)
+                gs = (r * dds - y * spec.a1).mul_(inv).mul_(w)
+        if ctx.needs_input_grad[0]:
+            if keep is not None:
+                gs = gs * keep
+            dsdx = torch.sigmoid(-x).mul_(s) if a == 0 else torch.add(q, p, alpha=-a).mul_(s)  # s (q - α p)
+            ctx.save_for_backward(gs.mul_(dsdx))
+        return loss
+
+    @staticmethod
+    @first_order_backward
+    def backward(ctx, grad_loss):
+        (gx,) = ctx.saved_tensors
+        return gx * grad_loss, None, None
+
+
+def binary_dice(x: torch.Tensor, y: torch.Tensor, spec: BinarySpec) -> torch.Tensor:
+    """The loss (module docstring). ``x``: [N] logits of the kept positions (compute dtype); ``y``: [N] in [0, 1]."""
+    return _BinaryDice.apply(x, y, spec)
