@@ -52,42 +52,42 @@ class _BinaryDice(torch.autograd.Function):
         a, k, g = spec.alpha, spec.power, spec.smooth
         if a == 0:
             s = p = torch.sigmoid(x)
-            q = None
         else:  # log p̃ = log σ(x) + α log σ(-x), exact for any finite logit
             lp, lq = F.logsigmoid(x), F.logsigmoid(-x)
             s = torch.add(lp, lq, alpha=a).exp_()
             p, q = lp.exp_(), lq.exp_()
         sk = s if k == 1 else s * s
-        # d = s^k dcoef + yterm
-        dcoef = spec.d1 if spec.d2 == 0 else y * spec.d2 + spec.d1
-        yterm = y * spec.d3 if spec.d3 != 0 else None
+        # d = s^k dcoef + yterm  (DL/DSC: s^k + y^k; TL: s (d1 + d2 y) + d3 y)
+        dcoef = spec.d1 if spec.d2 == 0 else torch.add(y * spec.d2, spec.d1)
+        yterm = torch.zeros_like(y) if spec.d3 == 0 else y * spec.d3
         if spec.d4 != 0:
-            yk = y if k == 1 else y * y
-            yterm = yk * spec.d4 if yterm is None else yterm.add_(yk, alpha=spec.d4)
-        d = sk * dcoef if yterm is None else yterm.add_(sk * dcoef)
+            yterm.add_(y if k == 1 else y * y, alpha=spec.d4)
+        d = yterm.add_(sk, alpha=dcoef) if isinstance(dcoef, float) else yterm.addcmul_(sk, dcoef)
         n = s * y  # (times a1)
         keep = None
         if spec.ohem_ratio > 0:
             keep = ohem_keep(p[:, None], y[:, None], spec.ohem_ratio)[:, 0].to(x.dtype)
             n, d = n * keep, d * keep
-        dds = 2 * s * dcoef if k == 2 else dcoef  # d(d)/ds
+        need_grad = ctx.needs_input_grad[0]
+        dprime = dcoef if k == 1 else s * (2 * dcoef)  # d'(s) = k s^{k-1} dcoef (a number or [N])
         if not spec.mean:
-            A = n.sum() * spec.a1 + g
-            r, inv_B = ratio_inv(A, d.sum() + g, g)
+            A = n.sum().mul_(spec.a1).add_(g)
+            r, inv_B = ratio_inv(A, d.sum().add_(g), g)
             loss = 1 - r
-            if ctx.needs_input_grad[0]:  # dL/ds = -a1 y/B + A/B^2 dd/ds
-                gs = (y * -spec.a1).mul_(inv_B).add_(dds * (A * inv_B * inv_B))
+            if need_grad:  # dL/ds = -a1 y/B + A/B^2 d'(s)
+                gs = torch.mul(y, inv_B * -spec.a1).add_(dprime * (A * inv_B * inv_B))
         else:
             count = x.new_tensor(float(x.shape[0])) if keep is None else keep.sum()
-            r, inv = ratio_inv(n * spec.a1 + g, d + g, g)
-            w = count.clamp(min=1).reciprocal()
-            loss = ((1 - r) if keep is None else (1 - r) * keep).sum() * w
-            if ctx.needs_input_grad[0]:  # dl/ds = -(a1 y - r dd/ds)/(d + γ)
-                gs = (r * dds - y * spec.a1).mul_(inv).mul_(w)
-        if ctx.needs_input_grad[0]:
+            r, inv = ratio_inv(n.mul(spec.a1).add_(g), d + g, g)
+            w = count.clamp(min=1).reciprocal_()
+            loss = (1 - r if keep is None else (1 - r) * keep).sum() * w
+            if need_grad:  # dl/ds = -(a1 y - r d'(s))/(d + γ)
+                gs = torch.mul(r, dprime).sub_(y, alpha=spec.a1).mul_(inv).mul_(w)
+        if need_grad:
             if keep is not None:
                 gs = gs * keep
-            dsdx = torch.sigmoid(-x).mul_(s) if a == 0 else torch.add(q, p, alpha=-a).mul_(s)  # s (q - α p)
+            # ds/dx = s (q - α p) (DL/TL: p (1 - p), as torch's sigmoid backward)
+            dsdx = torch.addcmul(p, p, p, value=-1) if a == 0 else torch.add(q, p, alpha=-a).mul_(s)
             ctx.save_for_backward(gs.mul_(dsdx))
         return loss
 
