@@ -25,6 +25,7 @@ import argparse
 import importlib
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,11 @@ def load_losses_at(rev: str):
                                   capture_output=True, text=True).stdout
             (tmp / pkg / name).write_text(text)
     sys.path.insert(0, str(tmp))
-    return importlib.import_module(pkg)
+    try:
+        return importlib.import_module(pkg)  # (its __init__ imports every module: the files can go)
+    finally:
+        sys.path.remove(str(tmp))
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def official_binary_dice(logits, target, alpha=0.01, smooth=1.0):
