@@ -164,7 +164,8 @@ def main() -> None:
     shapes = list(inputs)
     load_after = os.getloadavg()
     header = f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, " \
-             f"median of {args.repeats} forward+backward runs (× CE: median of the per-round ratios); load average (1 min) " \
+             f"median of {args.repeats} forward+backward runs (× CE: median of the per-round ratios); " \
+             f"load average (1 min) " \
              f"{load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPUs"
     print(header)
     if args.markdown:

@@ -43,5 +43,6 @@ def ohem_keep_onehot(p: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Te
     k_max = int(k.max()) if C else 0
     scores = p.detach().scatter(1, t[:, None], -1.0)  # positives below every negative
     top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, C], hardest first
-    keep = torch.zeros_like(p).scatter_(0, top, (torch.arange(k_max, device=p.device)[:, None] < k[None, :]).to(p.dtype))
+    take = (torch.arange(k_max, device=p.device)[:, None] < k[None, :]).to(p.dtype)  # first k_c of column c
+    keep = torch.zeros_like(p).scatter_(0, top, take)
     return keep.scatter_(1, t[:, None], 1.0)

@@ -3,7 +3,7 @@ backward written out: a few passes over the [N, C] softmax, no autograd graph of
 and no unbounded intermediate where DSC's weight (1 - p)^α saturates.
 
 Notation. x [N, C] logits of the kept rows, t [N] targets, p = softmax(x), y_ic = [t_i = c], score
-s = p (DL, TL) or p̃ = (1 - p)^α p (DSC), k_ic the OHEM keep mask (1 without OHEM), γ = smooth. Every
+s = p (DL, TL) or p̃ = (1 - p)^α p (DSC), κ_ic the OHEM keep mask (1 without OHEM), γ = smooth. Every
 loss's numerator and denominator terms (n, d) per entry have the form
 
     y = 0:  n = 0,       d = c0 s^k        (DL/DSC: c0 = 1, k = 2 squared / 1 linear;  TL: c0 = α_TL, k = 1)
@@ -12,13 +12,14 @@ loss's numerator and denominator terms (n, d) per entry have the form
 (TL at y = 1: d = p + β(1 - p) = (1 - β)p + β.) y is one-hot, so a class sum over all entries is a
 dense sum of the y = 0 term plus one correction per row at its target ([N] values, ``index_add``):
 
-  * "batch" (Eq. 8):  L = mean_c [1 - A_c/B_c],  A_c = γ + Σ_i k_ic n_ic,  B_c = γ + Σ_i k_ic d_ic;
-  * "mean" (Eqs. 7, 10, 12):  L = mean_c Σ_i k_ic l_ic / max(Σ_i k_ic, 1),  l = 1 - (n + γ)/(d + γ),
+  * "batch" (Eq. 8):  L = mean_c [1 - A_c/B_c],  A_c = γ + Σ_i κ_ic n_ic,  B_c = γ + Σ_i κ_ic d_ic;
+  * "mean" (Eqs. 7, 10, 12):  L = mean_c Σ_i κ_ic l_ic / max(Σ_i κ_ic, 1),  l = 1 - (n + γ)/(d + γ),
     whose y = 0 value is l0 = d0/(d0 + γ) (γ = 0: [d0 ≠ 0]).
 
-Gradient. G = s ⊙ dL/ds. Off the target, G_ic = coef_c ψ_ic with ψ = k s^k, coef = k c0 dL/dB_c (batch;
-s (c0 s^k)' = k c0 s^k) or ψ = k l0 (1 - l0), coef = k dL/dloss_c (mean; s l0'(s) = k l0 (1 - l0)); at
-the target (and T below) G comes from the [N] values. With d log p_c/dx_j = δ_cj - p_j:
+Gradient. G = s ⊙ dL/ds. Off the target, G_ic = coef_c ψ_ic with ψ = κ s^k, coef = k c0 dL/dB_c (batch;
+s (c0 s^k)' = k c0 s^k) or ψ = κ l0 (1 - l0), coef = k dL/dloss_c (mean; s l0'(s) = k l0 (1 - l0)); at
+the target (and T below) G comes from the [N] values (computed in the forward, per unit of dL).
+With d log p_c/dx_j = δ_cj - p_j:
 
   * s = p:  dL/dx_j = G_j - p_j Σ_c G_c   (the softmax backward).
   * s = p̃:  log p̃_c = log p_c + α log(1 - p_c) and d log(1 - p_c)/dx_j = -p_c (j = c), p_c p_j/(1 - p_c)
@@ -42,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from ._common import EXCLUDED, first_order_backward, graph_freed_after_backward, ratio_inv
 from ._ohem import ohem_keep_onehot
 
@@ -89,7 +91,7 @@ def _dense_dsc(p: torch.Tensor, t: torch.Tensor, x: torch.Tensor, a: float, k: i
     """DSC's dense pieces (module docstring). Zeroes the T entry of ``p`` in place (→ ``small``).
 
     Returns (small, h, sel [N, 2] = (t, T), s_sel [N, 2] = p̃ at t and T, extra) with h = (1 - p)^{kα-1} p^k
-    (0 at T) in a fresh buffer, and extra = (f_t, e_T, p_T, inv_m, rows, rho) for the backward.
+    (0 at T) in a fresh buffer, and extra = (is_T, f_t, e_T, p_T, inv_m, rows, rho) for the backward.
     """
     buf = torch.empty_like(p)  # the one scratch buffer: round(p), then h (fresh buffers cost page faults)
     T = _big_column(p, buf)
