@@ -53,7 +53,8 @@ class FocalLoss(PositionwiseLoss):
     * binary: -α_i [y (1 - p)^γ log p + (1 - y) p^γ log(1 - p)], p = σ(x) (the sigmoid focal loss of
       torchvision with ``alpha=-1``, and the official code's binary focal up to its +1e-4 inside the log).
     * multi-class: -α_{y_i} (1 - p_{i,y_i})^γ log p_{i,y_i}, p = softmax(x).
-    (1 - p)^γ is evaluated as exp(γ log(1 - p)) from the logits, so γ < 1 stays finite at p → 1.
+    (1 - p)^γ comes from an exact 1 - p (binary: exp(γ logsigmoid(-x)); multi-class: the row sum of the
+    other classes, with the backward in closed form, :class:`_MulticlassFocal`), so γ < 1 stays finite at p → 1.
 
     Args:
         gamma: focusing parameter γ (>= 0; Figure 1 uses 1; the official scripts' default is 2).
