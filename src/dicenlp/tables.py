@@ -90,7 +90,8 @@ def runs_table_markdown(results: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         split, metrics = run_metrics(r)
-        lines.append("| " + " | ".join([r["task"], r["loss"], Path(str(r["model"])).name, str(r["seed"]), split]
+        model = ((r.get("config") or {}).get("model") or {}).get("name") or Path(str(r["model"])).name
+        lines.append("| " + " | ".join([r["task"], r["loss"], str(model), str(r["seed"]), split]
                                        + [_fmt(metrics.get(m)) for m in metric_names]
                                        + [f"{r.get('train_time_s', 0):.1f}"]) + " |")
     return "\n".join(lines) + "\n"
