@@ -27,7 +27,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from dicenlp.metrics.squad import gold_texts
+from dicenlp.metrics.squad import mean_scores
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -116,17 +116,4 @@ def quoref_em_f1(prediction: str | Sequence[str], gold: Sequence[str]) -> tuple[
 
 def quoref_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str | Sequence[str]]) -> dict[str, float]:
     """``{"exact_match", "f1", "total", "missing"}`` in % over the examples (``id``, ``answers["text"]``)."""
-    em_sum = f1_sum = 0.0
-    total = missing = 0
-    for example in examples:
-        total += 1
-        if example["id"] not in predictions:
-            missing += 1
-            continue
-        gold = gold_texts(example)
-        em, f1 = quoref_em_f1(predictions[example["id"]], gold)
-        em_sum += em
-        f1_sum += f1
-    if total == 0:
-        raise ValueError("no questions to evaluate")
-    return {"exact_match": 100.0 * em_sum / total, "f1": 100.0 * f1_sum / total, "total": total, "missing": missing}
+    return mean_scores(examples, predictions, lambda prediction, golds, qid: quoref_em_f1(prediction, golds))

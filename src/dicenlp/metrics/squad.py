@@ -29,7 +29,7 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -86,9 +86,10 @@ def gold_texts(example: Mapping) -> list[str]:
     return list(answers["text"]) if isinstance(answers, Mapping) else [a["text"] for a in answers]
 
 
-def squad_v1_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str]) -> dict[str, float]:
-    """``evaluate-v1.1.py``: ``{"exact_match", "f1", "total", "missing"}`` (percentages; missing questions
-    score 0 and count in ``total``)."""
+def mean_scores(examples: Iterable[Mapping], predictions: Mapping[str, Any],
+                score: Callable[[Any, list[str], str], tuple[float, float]]) -> dict[str, float]:
+    """The official scripts' averaging: ``score(prediction, gold_texts, id) -> (em, f1)`` per question, in %;
+    questions without a prediction score 0 and count in ``total`` (reported as ``missing``)."""
     em_sum = f1_sum = 0.0
     total = missing = 0
     for example in examples:
@@ -96,17 +97,26 @@ def squad_v1_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str
         if example["id"] not in predictions:
             missing += 1
             continue
-        golds = gold_texts(example)
-        if not golds:
-            raise ValueError(f"question {example['id']!r} has no gold answer: SQuAD v1.1 scoring needs one "
-                             "(use squad_v2_evaluate for data with unanswerable questions)")
-        prediction = predictions[example["id"]]
-        em_sum += max(exact_match(prediction, g) for g in golds)
-        f1_sum += max(f1_v1(prediction, g) for g in golds)
+        em, f1 = score(predictions[example["id"]], gold_texts(example), example["id"])
+        em_sum += em
+        f1_sum += f1
     if total == 0:
         raise ValueError("no questions to evaluate")
     return {"exact_match": 100.0 * em_sum / total, "f1": 100.0 * f1_sum / total, "total": total,
             "missing": missing}
+
+
+def squad_v1_evaluate(examples: Iterable[Mapping], predictions: Mapping[str, str]) -> dict[str, float]:
+    """``evaluate-v1.1.py``: ``{"exact_match", "f1", "total", "missing"}`` (percentages; missing questions
+    score 0 and count in ``total``)."""
+
+    def score(prediction: str, golds: list[str], qid: str) -> tuple[float, float]:
+        if not golds:
+            raise ValueError(f"question {qid!r} has no gold answer: SQuAD v1.1 scoring needs one "
+                             "(use squad_v2_evaluate for data with unanswerable questions)")
+        return max(exact_match(prediction, g) for g in golds), max(f1_v1(prediction, g) for g in golds)
+
+    return mean_scores(examples, predictions, score)
 
 
 def squad_v2_raw_scores(examples: Sequence[Mapping], predictions: Mapping[str, str]
