@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 DOCSTART = "-DOCSTART-"
 
@@ -62,6 +63,27 @@ class Sentence:
         return len(self.tokens)
 
 
+def line_blocks(path: Path, is_break: Callable[[str], bool] = lambda line: False,
+                is_skipped: Callable[[str], bool] = lambda line: False) -> Iterator[list[tuple[int, str]]]:
+    """Blank-line separated blocks of ``(line_no, line)`` (1-based, line endings and a UTF-8 BOM removed).
+
+    Lines holding only whitespace are blank. ``is_break(line)``: a line that ends the block and is dropped
+    (CoNLL-2003's ``-DOCSTART-``); ``is_skipped(line)``: a line dropped without ending it (CoNLL-U comments).
+    """
+    block: list[tuple[int, str]] = []
+    with path.open(encoding="utf-8-sig", newline=None) as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip() or is_break(line):
+                if block:
+                    yield block
+                block = []
+            elif not is_skipped(line):
+                block.append((line_no, line))
+    if block:
+        yield block
+
+
 def split_fields(line: str, sep: str | None) -> list[str]:
     """``sep=None``: any run of whitespace; otherwise split on exactly ``sep`` (e.g. ``"\\t"``)."""
     return line.split() if sep is None else line.split(sep)
@@ -91,30 +113,18 @@ def read_column_file(path: str | Path, token_col: int = 0, tag_col: int = -1, se
     if not path.is_file():
         raise FileNotFoundError(f"column file not found: {path}")
     sentences: list[Sentence] = []
-    current: list[list[str]] = []
-    start_line = 0
     n_cols: int | None = None
     first_line_of_width = 0
 
-    def flush() -> None:
-        nonlocal current
-        if current:
-            sentences.append(Sentence(tokens=[c[token_col] for c in current], tags=[c[tag_col] for c in current],
-                                      line_no=start_line, columns=current))
-            current = []
+    def docstart(line: str) -> bool:
+        return skip_docstart and split_fields(line, sep)[0].strip() == DOCSTART
 
-    with path.open(encoding="utf-8-sig", newline=None) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
+    for block in line_blocks(path, is_break=docstart):
+        rows = []
+        for line_no, line in block:
             fields = split_fields(line.rstrip(" ") if sep is not None else line, sep)
             if sep is not None:
                 fields = [f.strip() for f in fields]
-            if skip_docstart and fields[0] == DOCSTART:
-                flush()
-                continue
             if n_cols is None:
                 n_cols = len(fields)
                 first_line_of_width = line_no
@@ -131,10 +141,9 @@ def read_column_file(path: str | Path, token_col: int = 0, tag_col: int = -1, se
                     f"expected {n_cols} columns (as on line {first_line_of_width}), found {len(fields)}: {line!r}")
             if any(not f for f in fields):
                 raise ColumnFormatError(path, line_no, f"empty column in {line!r} (separator {sep!r})")
-            if not current:
-                start_line = line_no
-            current.append(fields)
-        flush()
+            rows.append(fields)
+        sentences.append(Sentence(tokens=[c[token_col] for c in rows], tags=[c[tag_col] for c in rows],
+                                  line_no=block[0][0], columns=rows))
     if not sentences and not allow_empty:
         raise ColumnFormatError(path, None, "no sentences found (the file is empty or holds only blank/-DOCSTART- "
                                             "lines); expected one token per line and a blank line between sentences")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dicenlp.data.conll import ColumnFormatError, Sentence
+from dicenlp.data.conll import ColumnFormatError, Sentence, line_blocks
 
 #: Field indices of the 10 CoNLL-U columns.
 FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
@@ -53,24 +53,9 @@ def read_conllu(path: str | Path, tag: str = "upos", allow_empty: bool = False) 
     if not path.is_file():
         raise FileNotFoundError(f"CoNLL-U file not found: {path}")
     sentences: list[Sentence] = []
-    words: list[list[str]] = []
-    start_line = 0
-
-    def flush() -> None:
-        nonlocal words
-        if words:
-            sentences.append(Sentence(tokens=[w[1] for w in words], tags=[w[tag_index] for w in words],
-                                      line_no=start_line, columns=words))
-            words = []
-
-    with path.open(encoding="utf-8-sig", newline=None) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith("#"):
-                continue
+    for block in line_blocks(path, is_skipped=lambda line: line.startswith("#")):
+        words: list[list[str]] = []
+        for line_no, line in block:
             fields = line.split("\t")
             if len(fields) != 10:
                 raise ColumnFormatError(path, line_no, f"expected 10 TAB-separated CoNLL-U fields "
@@ -94,7 +79,9 @@ def read_conllu(path: str | Path, tag: str = "upos", allow_empty: bool = False) 
             if not words:
                 start_line = line_no
             words.append(fields)
-        flush()
+        if words:
+            sentences.append(Sentence(tokens=[w[1] for w in words], tags=[w[tag_index] for w in words],
+                                      line_no=start_line, columns=words))
     if not sentences and not allow_empty:
         raise ColumnFormatError(path, None, "no sentences found; expected CoNLL-U word lines (10 TAB-separated "
                                             "fields) with a blank line after each sentence")
