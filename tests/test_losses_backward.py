@@ -72,6 +72,14 @@ def ref_focal(x, t, mask, gamma, weights, reduction):
 
 
 # ----------------------------------------------------------------------------- inputs
+def value_and_grad(fn, x):
+    """``fn(x')`` and its gradient, on a fresh leaf copy ``x'`` of ``x``."""
+    leaf = x.clone().requires_grad_(True)
+    value = fn(leaf)
+    (grad,) = torch.autograd.grad(value, leaf)
+    return value, grad
+
+
 def inputs(seed, n=23, C=5, saturate=True):
     """float64 logits with masked and -100 rows; rows 2-5 saturated: p = 1 in float64 at the target,
     at a non-target, and (gap 800) with the other classes' mass below the float range."""
@@ -107,12 +115,9 @@ DICE = [
 def test_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind, prm, reduction, ohem):
     for seed in range(3):
         x, t, mask = inputs(seed)
-        xa = x.clone().requires_grad_(True)
-        got = build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(xa, t, mask)
-        (g_got,) = torch.autograd.grad(got, xa)
-        xb = x.clone().requires_grad_(True)
-        want = ref_dice(xb, t, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem)
-        (g_want,) = torch.autograd.grad(want, xb)
+        got, g_got = value_and_grad(lambda v: build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(v, t, mask), x)
+        want, g_want = value_and_grad(
+            lambda v: ref_dice(v, t, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem), x)
         torch.testing.assert_close(got, want, **TOL)
         assert torch.isfinite(g_want).all()
         torch.testing.assert_close(g_got, g_want, **TOL)
@@ -124,12 +129,9 @@ def test_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind, prm, r
 def test_focal_loss_and_gradient_equal_autograd_of_the_plain_formula(gamma, weights, reduction):
     for seed in range(3):
         x, t, mask = inputs(seed)
-        xa = x.clone().requires_grad_(True)
-        got = build_loss("fl", gamma=gamma, class_weights=weights, reduction=reduction)(xa, t, mask)
-        (g_got,) = torch.autograd.grad(got, xa)
-        xb = x.clone().requires_grad_(True)
-        want = ref_focal(xb, t, mask, gamma, weights, reduction)
-        (g_want,) = torch.autograd.grad(want, xb)
+        got, g_got = value_and_grad(
+            lambda v: build_loss("fl", gamma=gamma, class_weights=weights, reduction=reduction)(v, t, mask), x)
+        want, g_want = value_and_grad(lambda v: ref_focal(v, t, mask, gamma, weights, reduction), x)
         torch.testing.assert_close(got, want, **TOL)
         torch.testing.assert_close(g_got, g_want, **TOL)
         assert (g_got[1] == 0).all() and (g_got[7] == 0).all()
@@ -164,12 +166,9 @@ def test_binary_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind,
         y = (torch.rand(40, generator=g) < 0.3).long()
         y[0], y[2], y[5] = 1, 0, -100
         mask = torch.rand(40, generator=g) > 0.1
-        xa = x.clone().requires_grad_(True)
-        got = build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(xa, y, mask)
-        (g_got,) = torch.autograd.grad(got, xa)
-        xb = x.clone().requires_grad_(True)
-        want = ref_binary_dice(xb, y, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem)
-        (g_want,) = torch.autograd.grad(want, xb)
+        got, g_got = value_and_grad(lambda v: build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(v, y, mask), x)
+        want, g_want = value_and_grad(
+            lambda v: ref_binary_dice(v, y, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem), x)
         torch.testing.assert_close(got, want, **TOL)
         torch.testing.assert_close(g_got, g_want, **TOL)
         assert g_got[5] == 0 and (g_got[~mask] == 0).all()
