@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _cpu_kernels as _cpu
 from ._common import EXCLUDED, first_order_backward, graph_freed_after_backward, ratio_inv
 from ._ohem import ohem_keep_onehot
 
@@ -87,45 +88,90 @@ def _l0(d0: torch.Tensor, smooth: float) -> torch.Tensor:
     return d0 / (d0 + smooth) if smooth > 0 else (d0 != 0).to(d0.dtype)
 
 
-def _dense_dsc(p: torch.Tensor, t: torch.Tensor, x: torch.Tensor, a: float, k: int):
-    """DSC's dense pieces (module docstring). Zeroes the T entry of ``p`` in place (→ ``small``).
+def _dsc_dense_torch(p: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, a: float, k: int, mean: bool,
+                     g: float):
+    """DSC's dense pieces (module docstring) in PyTorch; ``_cpu_kernels.dsc_forward`` computes the same in
+    one pass over the rows. Zeroes the T entry of ``p`` in place (→ ``small``).
 
-    Returns (small, h, sel [N, 2] = (t, T), s_sel [N, 2] = p̃ at t and T, extra) with h = (1 - p)^{kα-1} p^k
-    (0 at T) in a fresh buffer, and extra = (is_T, f_t, e_T, p_T, inv_m, rows, rho) for the backward.
+    With h = (1 - p)^{kα-1} p^k (0 at T), Φ = h (1 - p) = s^k (the y = 0 term) and ψ = h (1 - (1+α) p):
+    "mean" turns Φ into l0 = Φ/(Φ + γ) and ψ into ψ γ/(Φ + γ)^2; both are then multiplied by κ (OHEM).
+    Returns (small, psi, T, m = 1 - p_T, p_sel [N, 2] = p at t and T, colsum [C] = Σ_i Φ).
     """
     buf = torch.empty_like(p)  # the one scratch buffer: round(p), then h (fresh buffers cost page faults)
     T = _big_column(p, buf)
-    sel = torch.stack([t, T], 1)
-    p_sel = p.gather(1, sel)  # p_t, p_T
+    p_sel = p.gather(1, torch.stack([t, T], 1))
     small = p.scatter_(1, T[:, None], 0.0)  # p with the T entry zeroed (in place)
     m = small.sum(-1)  # 1 - p_T, a sum of positive terms
-    thresh = torch.finfo(p.dtype).tiny ** 0.5
-    log_m = m.clamp(min=thresh).log_()
-    inv_m = m.clamp(min=thresh).reciprocal_()
-    rows = rho = None
-    under = m < thresh
-    if bool(under.any()):  # the other classes' mass underflows: log m and p_j/m in log space
-        rows = under.nonzero().squeeze(1)
-        lp = x[rows].log_softmax(-1)
-        col_T = T[rows, None]
-        log_m[rows] = lp.scatter(1, col_T, EXCLUDED).logsumexp(-1)
-        rho = torch.exp(lp.scatter(1, col_T, float("-inf")) - log_m[rows, None])  # p_j/m, 0 at T
-        inv_m[rows] = 0.0  # (their p_j/m term comes from rho)
     # h = (1 - p)^{kα-1} p^k: log(1 - p) is exact (1 - p >= 1/2 off T); 0 at T
     h = torch.sub(small.new_ones(()), small, out=buf).log_().mul_(k * a - 1).exp_().mul_(small)
     if k == 2:
         h.mul_(small)
-    # p̃ at t and T: p_t (1 - p_t)^α (off T, 1 - p_t >= 1/2) and p_T m^α
+    if mean:
+        phi = torch.addcmul(h, h, small, value=-1)
+    else:  # Σ Φ = (Σ ψ + α Σ h)/(1 + α): no buffer for Φ (no cancellation: Φ >= h/2)
+        h_sum = (h if keep is None else keep * h).sum(0)
+    psi = h.addcmul_(h, small, value=-(1 + a))  # in h's buffer
+    if mean:  # l0 (1 - l0) (1 - (1+α)p)/(1 - p) = ψ γ/(Φ + γ)^2
+        if g > 0:
+            den = phi + g
+            phi.div_(den)
+            psi.div_(den.mul_(den)).mul_(g)
+        else:
+            phi = (phi != 0).to(p.dtype)
+            psi.zero_()
+    if keep is not None:
+        psi.mul_(keep)
+    if mean:
+        colsum = (phi if keep is None else keep * phi).sum(0)
+    else:
+        colsum = psi.sum(0).add_(h_sum, alpha=a).div_(1 + a)
+    return small, psi, T, m, p_sel, colsum
+
+
+#: DSC's per-row values, the columns of one [N, 8] tensor (``_dsc_kernels.c`` writes the same layout): p̃ at
+#: t and T, [t = T], f_t, e_T, p_T, 1/m (0 where m underflows) and m = 1 - p_T (module docstring).
+ROW_VALUES = ("s_t", "s_T", "is_T", "f_t", "e_T", "p_T", "inv_m", "m")
+
+
+def _m_underflow(dtype: torch.dtype) -> float:
+    """Below this m = 1 - p_T, log m and p_j/m come from a log-softmax (√tiny: 1.08e-19 in fp32)."""
+    return torch.finfo(dtype).tiny ** 0.5
+
+
+def _dsc_rows_torch(t: torch.Tensor, T: torch.Tensor, m: torch.Tensor, p_sel: torch.Tensor, a: float):
+    """DSC's per-row values from the dense pieces: (sel [N, 2] = (t, T), values [N, 8] as in ``ROW_VALUES``),
+    with m clamped at :func:`_m_underflow` (:func:`_fix_underflow` then redoes those rows)."""
+    m_c = m.clamp(min=_m_underflow(m.dtype))
     is_T = t == T
-    q_t = 1 - p_sel[:, 0]
-    log_w = torch.stack([q_t.log(), log_m], 1)
-    s_sel = log_w.mul_(a).exp_().mul_(p_sel)
-    s_sel[:, 0] = torch.where(is_T, s_sel[:, 1], s_sel[:, 0])
+    p_t, p_T = p_sel.unbind(1)
+    q_t = 1 - p_t  # off T, 1 - p_t >= 1/2: exact
+    # p̃ at t and T: p_t (1 - p_t)^α and p_T m^α
+    s_T = m_c.log().mul_(a).exp_().mul_(p_T)
+    s_t = torch.where(is_T, s_T, q_t.log().mul_(a).exp_().mul_(p_t))
     # at t ≠ T, K_t = G_t (1 - α p_t/(1 - p_t)); at t = T the target's G joins G_T (f_t = 0)
-    f_t = torch.where(is_T, 0.0, torch.addcdiv(q_t.new_ones(()), p_sel[:, 0], q_t, value=-a))
-    p_T = p_sel[:, 1]
+    f_t = torch.where(is_T, 0.0, torch.addcdiv(q_t.new_ones(()), p_t, q_t, value=-a))
     e_T = 1 - (1 + a) * p_T
-    return small, h, sel, s_sel, (is_T.to(p.dtype), f_t, e_T, p_T, inv_m, rows, rho)
+    values = torch.stack([s_t, s_T, is_T.to(m.dtype), f_t, e_T, p_T, m_c.reciprocal(), m], 1)
+    return torch.stack([t, T], 1), values
+
+
+def _fix_underflow(x: torch.Tensor, sel: torch.Tensor, values: torch.Tensor, a: float):
+    """The rows whose m = 1 - p_T is below :func:`_m_underflow` (every other class more than ~44 logits below T
+    in fp32): log m from a log-softmax, p̃ redone from it, 1/m set to 0 and their p_j/m returned as ``rho``
+    (0 at T). Updates ``values`` in place; returns (rows, rho), or (None, None) when there are none."""
+    s_t, s_T, is_T, _, _, p_T, inv_m, m = values.unbind(1)
+    under = m < _m_underflow(m.dtype)
+    if not bool(under.any()):
+        return None, None
+    rows = under.nonzero().squeeze(1)
+    lp = x[rows].log_softmax(-1)
+    col_T = sel[rows, 1:]
+    log_m = lp.scatter(1, col_T, EXCLUDED).logsumexp(-1)
+    rho = torch.exp(lp.scatter(1, col_T, float("-inf")) - log_m[:, None])  # p_j/m, 0 at T
+    s_T[rows] = torch.exp(a * log_m) * p_T[rows]
+    s_t[rows] = torch.where(is_T[rows] > 0, s_T[rows], s_t[rows])
+    inv_m[rows] = 0.0  # (their p_j/m term comes from rho)
+    return rows, rho
 
 
 class _MulticlassDice(torch.autograd.Function):
@@ -134,9 +180,11 @@ class _MulticlassDice(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, t: torch.Tensor, spec: DiceSpec):
         N, C = x.shape
-        a, k, g, dtype = spec.alpha, spec.power, spec.smooth, x.dtype
+        a, k, g = spec.alpha, spec.power, spec.smooth
         K = 1 if a == 0 else 2  # selected columns per row: t (and T)
-        p = torch.softmax(x, -1)
+        # DSC's dense part as one C kernel (float32 CPU; not the rare mean with γ = 0 and its [Φ ≠ 0] indicator)
+        fused = a != 0 and (g > 0 or not spec.mean) and _cpu.usable(x)
+        p = None if fused and spec.ohem_ratio == 0 else torch.softmax(x, -1)
         keep = k_sel = None
         if spec.ohem_ratio > 0:
             keep = ohem_keep_onehot(p, t, spec.ohem_ratio)
@@ -156,26 +204,13 @@ class _MulticlassDice(torch.autograd.Function):
                 phi, psi = keep * phi, keep * psi
             colsum = phi.sum(0)
         else:  # s = p̃: Φ = s^k = h (1 - p), ψ = s^k (1 - (1+α)p)/(1 - p) = h (1 - (1+α)p)
-            small, h, sel, s_sel, dsc = _dense_dsc(p, t, x, a, k)
-            if spec.mean:
-                phi = torch.addcmul(h, h, small, value=-1)
-            else:  # Σ Φ = (Σ ψ + α Σ h)/(1 + α): no buffer for Φ (no cancellation: Φ >= h/2)
-                h_sum = (h if keep is None else keep * h).sum(0)
-            psi = h.addcmul_(h, small, value=-(1 + a))  # in h's buffer
-            if spec.mean:  # Φ → l0 = Φ/(Φ + γ); ψ → l0 (1 - l0) (1 - (1+α)p)/(1 - p) = ψ γ/(Φ + γ)^2
-                if g > 0:
-                    den = phi + g
-                    phi.div_(den)
-                    psi.div_(den.mul_(den)).mul_(g)
-                else:
-                    phi = (phi != 0).to(dtype)
-                    psi.zero_()
-            if keep is not None:
-                psi.mul_(keep)
-            if spec.mean:
-                colsum = (phi if keep is None else keep * phi).sum(0)
+            if fused:
+                small, psi, sel, values, colsum = _cpu.dsc_forward(x, t, keep, a, k, spec.mean, g)
             else:
-                colsum = psi.sum(0).add_(h_sum, alpha=a).div_(1 + a)
+                small, psi, T, m, p_sel, colsum = _dsc_dense_torch(p, t, keep, a, k, spec.mean, g)
+                sel, values = _dsc_rows_torch(t, T, m, p_sel, a)
+            under = _fix_underflow(x, sel, values, a)
+            s_sel, dsc = values[:, :2], (values, *under)
         if keep is not None:
             k_sel = keep.gather(1, sel)
 
@@ -218,7 +253,7 @@ class _MulticlassDice(torch.autograd.Function):
         if k_sel is not None:
             G_sel.mul_(k_sel)
         ctx.save_for_backward(small, psi, sel, G_sel, coef, *dsc)
-        ctx.alpha = a
+        ctx.alpha, ctx.fused = a, fused
         return loss
 
     @staticmethod
@@ -227,23 +262,29 @@ class _MulticlassDice(torch.autograd.Function):
         small, psi, sel, G_sel, coef, *dsc = ctx.saved_tensors
         a = ctx.alpha
         G_sel, coef = G_sel * grad_loss, coef * grad_loss
-        row = psi @ coef  # Σ_c over the dense part of K (G for s = p) per row
         # build the gradient in psi's buffer when nothing can read psi again (no retain_graph) and psi
         # is its own buffer: one fresh [N, C] buffer less (on CPU, page faults cost about one pass)
-        grad = psi.mul_(coef) if graph_freed_after_backward() and psi.data_ptr() != small.data_ptr() \
-            else psi * coef
+        reuse = graph_freed_after_backward() and psi.data_ptr() != small.data_ptr()
         if a == 0:  # softmax backward: G - p Σ_c G_c
+            row = psi @ coef  # Σ_c G_c over the dense part
+            grad = psi.mul_(coef) if reuse else psi * coef
             grad.addcmul_(small, (row + G_sel[:, 0])[:, None], value=-1)
             return grad.scatter_add_(1, sel, G_sel), None, None
-        is_T, f_t, e_T, p_T, inv_m, rows, rho = dsc
-        G_T = torch.addcmul(G_sel[:, 1], is_T, G_sel[:, 0])  # the target's G joins at t = T
-        K_t = G_sel[:, 0] * f_t  # (0 at t = T)
-        R = row + K_t  # Σ_{c≠T} K_c
-        E_T = G_T * e_T
-        grad.addcmul_(small, torch.addcmul(R, E_T, inv_m)[:, None], value=-1)  # K_j - p_j (R + E_T/m); 0 at T
-        grad.scatter_add_(1, sel, torch.stack([K_t, torch.addcmul(E_T, p_T, R, value=-1)], 1))  # T: E_T - p_T R
+        values, rows, rho = dsc
+        if ctx.fused:
+            grad = _cpu.dsc_backward(small, psi, coef, sel, values, G_sel)
+        else:
+            _, _, is_T, f_t, e_T, p_T, inv_m, _ = values.unbind(1)
+            K_t = G_sel[:, 0] * f_t  # (0 at t = T)
+            E_T = torch.addcmul(G_sel[:, 1], is_T, G_sel[:, 0]).mul_(e_T)  # the target's G joins G_T at t = T
+            R = psi @ coef + K_t  # Σ_{c≠T} K_c
+            grad = psi.mul_(coef) if reuse else psi * coef
+            grad.addcmul_(small, torch.addcmul(R, E_T, inv_m)[:, None], value=-1)  # K_j - p_j (R + E_T/m); 0 at T
+            grad.scatter_add_(1, sel, torch.stack([K_t, torch.addcmul(E_T, p_T, R, value=-1)], 1))  # T: E_T - p_T R
         if rows is not None:  # - (p_j/m) E_T for the rows whose m underflows
-            grad.index_add_(0, rows, -rho * E_T[rows, None])
+            _, _, is_T, _, e_T, _, _, _ = values[rows].unbind(1)
+            E_T = torch.addcmul(G_sel[rows, 1], is_T, G_sel[rows, 0]).mul_(e_T)
+            grad.index_add_(0, rows, -rho * E_T[:, None])
         return grad, None, None
 
 

@@ -1,0 +1,115 @@
+"""The fused CPU kernels of ``_dsc_kernels.c``: compiled on first use, loaded with ctypes, optional.
+
+The C file is compiled once per source version and CPU vector width (``cc -O3 -fopenmp -march=...``, about
+a second) into ``$DICENLP_CACHE/kernels`` (default ``~/.cache/dicenlp/kernels``), written to a temporary name
+and renamed, so concurrent processes never load a half-written library. Where there is no C compiler, or
+``DICENLP_CPU_KERNELS=0``, :func:`kernels` returns None (with one warning if compiling failed) and the losses
+run their PyTorch implementation, which computes the same function. The kernels run on float32 CPU tensors
+only; float64 (the exactness tests) and GPUs always take the PyTorch path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("_dsc_kernels.c")
+
+# -march per torch's CPU capability (x86-64 levels: v3 = AVX2 + FMA, v4 = AVX-512). Not -march=native: a
+# cache directory shared by the nodes of a cluster must not hand an AVX-512 build to an AVX2 node.
+_MARCH = {"AVX512": "-march=x86-64-v4", "AVX2": "-march=x86-64-v3"}
+
+_P, _I64, _F, _I = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+_SIGNATURES = {
+    "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _I],
+    "dsc_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I],
+}
+LANES, GROUPS_PER_BLOCK = 16, 16  # as in _dsc_kernels.c
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "kernels"
+
+
+def _compile(compiler: str, flags: list[str], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        subprocess.run([compiler, *flags, "-shared", "-fPIC", "-o", tmp, str(SOURCE)], check=True,
+                       capture_output=True, text=True)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@functools.cache
+def kernels() -> ctypes.CDLL | None:
+    """The compiled kernels, or None where they are switched off or cannot be built (module docstring)."""
+    if os.environ.get("DICENLP_CPU_KERNELS", "1") == "0":
+        return None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    flags = ["-O3", "-fopenmp", "-Wno-psabi", *_MARCH.get(torch.backends.cpu.get_cpu_capability(), "").split()]
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, platform.machine()]).encode()).hexdigest()
+    target = _cache_dir() / f"dsc_{key[:16]}.so"
+    try:
+        if not target.exists():
+            _compile(compiler, flags, target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.CalledProcessError) as err:
+        detail = getattr(err, "stderr", "") or err
+        warnings.warn(f"dicenlp: could not build the fused CPU kernels ({detail}); using the PyTorch "
+                      "implementation (same results, slower on CPU). Set DICENLP_CPU_KERNELS=0 to skip trying.",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    for name, argtypes in _SIGNATURES.items():
+        getattr(lib, name).argtypes = argtypes
+        getattr(lib, name).restype = None
+    return lib
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether ``x`` (the [N, C] logits) can take the kernels: a float32 CPU tensor, and they build."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and kernels() is not None
+
+
+def dsc_forward(x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, alpha: float, power: int,
+                mean: bool, smooth: float):
+    """DSC's dense part and per-row values (``dsc_forward`` in ``_dsc_kernels.c``; "mean" needs smooth > 0).
+
+    Returns (small, psi, sel [N, 2] = (t, T), values [N, 8] (``_softmax_dice.ROW_VALUES``), colsum [C] =
+    Σ_i κ Φ (or l0)); small and psi are in the kernels' interleaved layout, for :func:`dsc_backward` only."""
+    x, t = x.contiguous(), t.contiguous()
+    keep = None if keep is None else keep.to(torch.float32).contiguous()
+    N, C = x.shape
+    groups = -(-N // LANES)
+    small, psi = x.new_empty(groups * C * LANES), x.new_empty(groups * C * LANES)
+    partial = x.new_empty(-(-groups // GROUPS_PER_BLOCK), C, LANES)
+    sel, values = t.new_empty(N, 2), x.new_empty(N, 8)
+    kernels().dsc_forward(x.data_ptr(), t.data_ptr(), None if keep is None else keep.data_ptr(), N, C, alpha,
+                          power, int(mean), smooth, small.data_ptr(), psi.data_ptr(), partial.data_ptr(),
+                          sel.data_ptr(), values.data_ptr(), torch.get_num_threads())
+    return small, psi, sel, values, partial.sum((0, 2))
+
+
+def dsc_backward(small, psi, coef, sel, values, G_sel) -> torch.Tensor:
+    """The DSC backward (``dsc_backward`` in ``_dsc_kernels.c``): the gradient [N, C] w.r.t. the logits."""
+    N, C = sel.shape[0], coef.shape[0]
+    grad = small.new_empty(N, C)
+    coef, G_sel = coef.contiguous(), G_sel.contiguous()
+    kernels().dsc_backward(small.data_ptr(), psi.data_ptr(), coef.data_ptr(), sel.data_ptr(), values.data_ptr(),
+                           G_sel.data_ptr(), N, C, grad.data_ptr(), torch.get_num_threads())
+    return grad
