@@ -1,0 +1,133 @@
+"""The fused CPU kernel of the multi-class DSC (``_dsc_kernels.c``) computes what the PyTorch implementation
+computes: same loss and gradient (fp32 rounding apart) for every option and awkward input, both within fp32
+rounding of the float64 result; deterministic for any thread count; and a clean fallback where it cannot be
+built."""
+
+import warnings
+
+import pytest
+import torch
+
+from dicenlp.losses import SelfAdjustingDiceLoss, _cpu_kernels
+
+needs_kernels = pytest.mark.skipif(_cpu_kernels.kernels() is None,
+                                   reason="no C compiler: the fused CPU kernels cannot be built here")
+
+
+def loss_and_grad(loss, x, t, fused: bool):
+    """(loss, dloss/dx) with the kernel on or off (off: the PyTorch implementation)."""
+    x = x.detach().clone().requires_grad_(True)
+    usable = _cpu_kernels.usable
+    _cpu_kernels.usable = usable if fused else (lambda _x: False)
+    try:
+        out = loss(x, t)
+        out.backward()
+    finally:
+        _cpu_kernels.usable = usable
+    return out.detach(), x.grad
+
+
+OPTIONS = [dict(), dict(reduction="mean"), dict(ohem_ratio=0.3), dict(alpha=1.0, square_denominator=False),
+           dict(alpha=1.0, square_denominator=False, reduction="mean"), dict(alpha=0.5, smooth=0.0),
+           dict(alpha=2.0, smooth=0.1, reduction="mean", ohem_ratio=1.0)]
+
+
+def awkward_logits(N, C, g):
+    """Random logits at several scales plus rows the kernel must treat specially."""
+    x = torch.randn(N, C, generator=g) * torch.tensor([0.1, 1.0, 10.0, 100.0])[torch.arange(N) % 4, None]
+    x[0] = 0.0  # an all-tie row (p = 1/C everywhere)
+    x[1, :2] = 5.0  # a tie at the maximum
+    x[2, 0] = 200.0  # every other probability underflows in fp32 (m below √tiny)
+    x[3, -1] = float("-inf")  # an impossible class
+    x[4] = torch.linspace(-1e4, 1e4, C)  # saturated
+    return x
+
+
+@needs_kernels
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize("N,C", [(5, 2), (17, 3), (64, 16), (300, 50), (33, 37)])
+def test_kernel_equals_pytorch_and_float64(options, N, C):
+    g = torch.Generator().manual_seed(N * C)
+    x, t = awkward_logits(N, C, g), torch.randint(0, C, (N,), generator=g)
+    loss = SelfAdjustingDiceLoss(**options)
+    l_k, g_k = loss_and_grad(loss, x, t, fused=True)
+    l_t, g_t = loss_and_grad(loss, x, t, fused=False)
+    l_64, g_64 = loss_and_grad(loss, x.double(), t, fused=False)
+    assert torch.isfinite(g_k).all() and (g_k[3, -1] == 0)
+    atol = max(5e-5 * g_64.abs().max().item(), 1e-30)
+    torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(g_k, g_t, rtol=0, atol=atol)
+    if not options.get("ohem_ratio"):  # (OHEM ranks near-tied probabilities differently in fp32 and fp64)
+        assert l_k.item() == pytest.approx(l_64.item(), rel=2e-5, abs=1e-6)
+        torch.testing.assert_close(g_k.double(), g_64, rtol=0, atol=atol)
+
+
+@needs_kernels
+def test_kernel_is_used_for_fp32_cpu_and_not_otherwise():
+    x = torch.randn(4, 3)
+    assert _cpu_kernels.usable(x)
+    assert not _cpu_kernels.usable(x.double()) and not _cpu_kernels.usable(x.half())
+
+
+@needs_kernels
+def test_nan_rows_give_nan_as_in_pytorch():
+    x, t = torch.randn(20, 5), torch.randint(0, 5, (20,))
+    for bad in (float("nan"), float("inf")):
+        x_bad = x.clone()
+        x_bad[7, 2] = bad
+        l_k, _ = loss_and_grad(SelfAdjustingDiceLoss(), x_bad, t, fused=True)
+        l_t, _ = loss_and_grad(SelfAdjustingDiceLoss(), x_bad, t, fused=False)
+        assert torch.isnan(l_k) and torch.isnan(l_t)
+
+
+@needs_kernels
+def test_kernel_result_does_not_depend_on_the_thread_count():
+    g = torch.Generator().manual_seed(3)
+    x, t = torch.randn(1000, 12, generator=g) * 4, torch.randint(0, 12, (1000,), generator=g)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = loss_and_grad(SelfAdjustingDiceLoss(), x, t, fused=True)
+        torch.set_num_threads(2)
+        two = loss_and_grad(SelfAdjustingDiceLoss(), x, t, fused=True)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+@needs_kernels
+def test_backward_twice_with_retain_graph():
+    x = torch.randn(40, 6, requires_grad=True)
+    out = SelfAdjustingDiceLoss()(x, torch.randint(0, 6, (40,)))
+    (g1,) = torch.autograd.grad(out, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, x)
+    assert torch.equal(g1, g2)
+
+
+def test_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv("DICENLP_CPU_KERNELS", "0")
+    _cpu_kernels.kernels.cache_clear()
+    try:
+        assert _cpu_kernels.kernels() is None and not _cpu_kernels.usable(torch.zeros(2, 2))
+        x = torch.randn(8, 3, requires_grad=True)
+        SelfAdjustingDiceLoss()(x, torch.randint(0, 3, (8,))).backward()
+        assert torch.isfinite(x.grad).all()
+    finally:
+        monkeypatch.delenv("DICENLP_CPU_KERNELS")
+        _cpu_kernels.kernels.cache_clear()
+
+
+def test_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("DICENLP_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    _cpu_kernels.kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels"):
+            assert _cpu_kernels.kernels() is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _cpu_kernels.kernels() is None  # cached: no second warning
+        assert not any(tmp_path.rglob("*.so"))  # nothing half-written left behind
+    finally:
+        monkeypatch.undo()
+        _cpu_kernels.kernels.cache_clear()
