@@ -52,17 +52,17 @@ class _BinaryDice(torch.autograd.Function):
         a, k, g = spec.alpha, spec.power, spec.smooth
         if a == 0:
             s = p = torch.sigmoid(x)
-        else:  # log p̃ = log σ(x) + α log σ(-x), exact for any finite logit
-            lp, lq = F.logsigmoid(x), F.logsigmoid(-x)
+        else:  # log p̃ = log σ(x) + α log σ(-x), exact for any finite logit; log σ(-x) = log σ(x) - x
+            lp = F.logsigmoid(x)
+            lq = lp - x
             s = torch.add(lp, lq, alpha=a).exp_()
             p, q = lp.exp_(), lq.exp_()
         sk = s if k == 1 else s * s
         # d = s^k dcoef + yterm  (DL/DSC: s^k + y^k; TL: s (d1 + d2 y) + d3 y)
         dcoef = spec.d1 if spec.d2 == 0 else torch.add(y * spec.d2, spec.d1)
-        yterm = torch.zeros_like(y) if spec.d3 == 0 else y * spec.d3
-        if spec.d4 != 0:
-            yterm.add_(y if k == 1 else y * y, alpha=spec.d4)
-        d = yterm.add_(sk, alpha=dcoef) if isinstance(dcoef, float) else yterm.addcmul_(sk, dcoef)
+        yk = y if k == 1 else y * y
+        yterm = (yk if spec.d4 == 1 else yk * spec.d4) if spec.d3 == 0 else torch.add(y * spec.d3, yk, alpha=spec.d4)
+        d = torch.add(yterm, sk, alpha=dcoef) if isinstance(dcoef, float) else torch.addcmul(yterm, sk, dcoef)
         n = s * y  # (times a1)
         keep = None
         if spec.ohem_ratio > 0:
@@ -77,10 +77,13 @@ class _BinaryDice(torch.autograd.Function):
             if need_grad:  # dL/ds = -a1 y/B + A/B^2 d'(s)
                 gs = torch.mul(y, inv_B * -spec.a1).add_(dprime * (A * inv_B * inv_B))
         else:
-            count = x.new_tensor(float(x.shape[0])) if keep is None else keep.sum()
             r, inv = ratio_inv(n.mul(spec.a1).add_(g), d + g, g)
-            w = count.clamp(min=1).reciprocal_()
-            loss = (1 - r if keep is None else (1 - r) * keep).sum() * w
+            if keep is None:  # Σ (1 - r) / N (0 when N = 0)
+                w = 1.0 / max(x.shape[0], 1)
+                loss = (x.shape[0] - r.sum()) * w
+            else:
+                w = keep.sum().clamp_(min=1).reciprocal_()
+                loss = ((1 - r) * keep).sum() * w
             if need_grad:  # dl/ds = -(a1 y - r d'(s))/(d + γ)
                 gs = torch.mul(r, dprime).sub_(y, alpha=spec.a1).mul_(inv).mul_(w)
         if need_grad:

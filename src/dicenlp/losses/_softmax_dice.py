@@ -239,17 +239,22 @@ class _MulticlassDice(torch.autograd.Function):
             l0 = _l0(d0, g)
             r1, inv_d1 = ratio_inv(spec.a1 * s_t + g, spec.b1 * sk[:, 0] + (spec.c1 + g), g)
             # the dense sum counted l0 at t (now l1 = 1 - r1) and 0 at T (now l0)
-            vL = l0 * l0.new_tensor([-1.0, 1.0][:K])
+            sign = l0.new_tensor([-1.0, 1.0][:K])
+            vL = l0 * sign
             vL[:, 0] += 1 - r1
-            if k_sel is not None:
+            if keep is None:  # every class counts N positions: dL/d(loss sum of class c) = 1/(C N), a number
+                w = w_sel = w_t = 1.0 / (C * max(N, 1))
+                loss = (vL.sum() + colsum.sum()) * w
+                coef = x.new_full((C,), k * w)
+            else:
                 vL = vL * k_sel
-            count = x.new_full((C,), float(N)) if keep is None else keep.sum(0)
-            w = (C * count.clamp_(min=1)).reciprocal_()  # dL/d(loss sum of class c)
-            loss = zeros.index_add(0, sel.reshape(-1), vL.reshape(-1)).add_(colsum).mul_(w).sum()
+                w = (C * keep.sum(0).clamp_(min=1)).reciprocal_()  # dL/d(loss sum of class c)
+                w_sel, w_t = _at(w, sel), w.index_select(0, t)
+                loss = zeros.index_add(0, sel.reshape(-1), vL.reshape(-1)).add_(colsum).mul_(w).sum()
+                coef = w * k
             # s l0'(s) = k l0 (1 - l0) (d0 = 0 or γ = 0: 0);  s l1'(s) = -(a1 s - r1 k b1 s^k)/(d1 + γ)
-            G_sel = (k * l0 * (1 - l0)) * (_at(w, sel) * l0.new_tensor([-1.0, 1.0][:K]))
-            G_sel[:, 0] -= (spec.a1 * s_t - (k * spec.b1) * r1 * sk[:, 0]) * inv_d1 * w.index_select(0, t)
-            coef = w.mul_(k)
+            G_sel = (k * l0 * (1 - l0)) * (sign * w_sel)
+            G_sel[:, 0] -= (spec.a1 * s_t - (k * spec.b1) * r1 * sk[:, 0]) * inv_d1 * w_t
         if k_sel is not None:
             G_sel.mul_(k_sel)
         ctx.save_for_backward(small, psi, sel, G_sel, coef, *dsc)
