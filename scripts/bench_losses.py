@@ -4,6 +4,7 @@
     python scripts/bench_losses.py                    # binary [16384] and multi-class [16384 x 50], CPU
     python scripts/bench_losses.py --threads 2 --repeats 50 --device cuda --markdown
     python scripts/bench_losses.py --threads 1 --repeats 40 --markdown --compare 78239bb   # before/after
+    python scripts/bench_losses.py --threads 1 --fallback   # + multi-class DSC without its fused CPU kernel
 
 Prints, per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats`` runs
 (after warm-up; each timed run follows an untimed run of the same loss, see ``time_fwd_bwd``) and its
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from dicenlp.losses import build_loss
+from dicenlp.losses import _cpu_kernels, build_loss
 
 LOSSES = [
     ("ce", {}),
@@ -69,6 +70,19 @@ def load_losses_at(rev: str):
     finally:
         sys.path.remove(str(tmp))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def without_cpu_kernels(loss):
+    """``loss`` with dicenlp's fused CPU kernels switched off: its PyTorch implementation (what runs where
+    no C compiler is found, and on GPUs)."""
+    def run(x, t):
+        usable = _cpu_kernels.usable
+        _cpu_kernels.usable = lambda _x: False
+        try:
+            return loss(x, t)
+        finally:
+            _cpu_kernels.usable = usable
+    return run
 
 
 def official_binary_dice(logits, target, alpha=0.01, smooth=1.0):
@@ -133,6 +147,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print one markdown table")
     ap.add_argument("--compare", metavar="REV", default=None,
                     help="also time the losses of dicenlp.losses at this git revision (same round-robin)")
+    ap.add_argument("--fallback", action="store_true",
+                    help="also time the multi-class DSC rows with the fused CPU kernel switched off")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,6 +171,8 @@ def main() -> None:
         for label, prm in LOSSES:
             prm = dict(label_counts=list(range(classes, 0, -1))) if prm is None else prm
             fns[label] = build_loss(label.split(" ")[0], **prm).to(device)
+            if args.fallback and label.startswith("dsc") and x.dim() == 2:
+                fns[f"{label} [PyTorch, no kernel]"] = without_cpu_kernels(fns[label])
             if old is not None and label not in ("ce", "wce"):
                 fns[f"{label} @{args.compare}"] = old.build_loss(label.split(" ")[0], **prm).to(device)
         fns["official* (re-impl.)"] = official_multiclass_dice if x.dim() == 2 else official_binary_dice
@@ -172,7 +190,7 @@ def main() -> None:
         print("\n| loss | " + " | ".join(f"{s} ms (× CE)" for s in shapes) + " |")
         print("|---|" + "---|" * len(shapes))
     for label, by_shape in results.items():
-        cells = [f"{1e3 * by_shape[s][0]:.2f} ({by_shape[s][1]:.2f}×)" for s in shapes]
+        cells = [f"{1e3 * by_shape[s][0]:.2f} ({by_shape[s][1]:.2f}×)" if s in by_shape else "–" for s in shapes]
         if args.markdown:
             print(f"| {label} | " + " | ".join(cells) + " |")
         else:

@@ -35,7 +35,10 @@ With d log p_c/dx_j = δ_cj - p_j:
     The dense p̃ is computed as h = (1 - p)^{kα-1} p^k (one log, one exp), p̃^k = h (1 - p), and the
     factor (1 - (1+α)p)/(1 - p) of K is folded into ψ = h (1 - (1+α) p) in the forward.
 
-Double backward (``create_graph=True``) raises (``first_order_backward``). Speed: docs/losses.md, "Speed".
+DSC's [N, C] passes (softmax, T and m, the per-row values, the dense terms, the gradient) run as one C kernel
+on float32 CPU tensors where a C compiler is found (``_cpu_kernels.py``, ``_dsc_kernels.c``); the PyTorch
+code below computes the same and runs everywhere else. Double backward (``create_graph=True``) raises
+(``first_order_backward``). Speed: docs/losses.md, "Speed".
 """
 
 from __future__ import annotations
