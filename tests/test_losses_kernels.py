@@ -3,6 +3,7 @@ computes: same loss and gradient (fp32 rounding apart) for every option and awkw
 rounding of the float64 result; deterministic for any thread count; and a clean fallback where it cannot be
 built."""
 
+import platform
 import warnings
 
 import pytest
@@ -60,6 +61,34 @@ def test_kernel_equals_pytorch_and_float64(options, N, C):
     if not options.get("ohem_ratio"):  # (OHEM ranks near-tied probabilities differently in fp32 and fp64)
         assert l_k.item() == pytest.approx(l_64.item(), rel=2e-5, abs=1e-6)
         torch.testing.assert_close(g_k.double(), g_64, rtol=0, atol=atol)
+
+
+@needs_kernels
+@pytest.mark.parametrize("march,lanes", [*_cpu_kernels.TARGETS.values(), _cpu_kernels.BASELINE],
+                         ids=lambda v: (" ".join(v) or "baseline") if isinstance(v, list) else f"{v}-lanes")
+def test_every_vector_width_builds_and_agrees(march, lanes, monkeypatch, tmp_path):
+    """The AVX-512 (16 rows per vector), AVX2 (8) and baseline (4) builds all compute the PyTorch result, with
+    N and C not multiples of the width (partial groups, columns outside the transposed tiles)."""
+    runnable = {16: ("AVX512",), 8: ("AVX512", "AVX2"), 4: None}[lanes]
+    if runnable and (platform.machine() not in ("x86_64", "AMD64")
+                     or torch.backends.cpu.get_cpu_capability() not in runnable):
+        pytest.skip(f"this CPU cannot run the {march} build")
+    monkeypatch.setattr(_cpu_kernels, "vector_target", lambda: (march, lanes))
+    monkeypatch.setenv("DICENLP_CACHE", str(tmp_path))
+    _cpu_kernels.kernels.cache_clear()
+    try:
+        assert _cpu_kernels.kernels().dsc_lanes() == lanes
+        g = torch.Generator().manual_seed(lanes)
+        x, t = awkward_logits(77, 37, g), torch.randint(0, 37, (77,), generator=g)
+        for options in (dict(), dict(reduction="mean", ohem_ratio=0.5)):
+            loss = SelfAdjustingDiceLoss(**options)
+            l_k, g_k = loss_and_grad(loss, x, t, fused=True)
+            l_t, g_t = loss_and_grad(loss, x, t, fused=False)
+            torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
+            torch.testing.assert_close(g_k, g_t, rtol=0, atol=5e-5 * g_t.abs().max().item())
+    finally:
+        monkeypatch.undo()
+        _cpu_kernels.kernels.cache_clear()
 
 
 @needs_kernels

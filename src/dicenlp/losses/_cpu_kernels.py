@@ -25,16 +25,24 @@ import torch
 
 SOURCE = Path(__file__).with_name("_dsc_kernels.c")
 
-# -march per torch's CPU capability (x86-64 levels: v3 = AVX2 + FMA, v4 = AVX-512). Not -march=native: a
-# cache directory shared by the nodes of a cluster must not hand an AVX-512 build to an AVX2 node.
-_MARCH = {"AVX512": "-march=x86-64-v4", "AVX2": "-march=x86-64-v3"}
+# Per torch's CPU capability: the -march flags and the rows per vector (x86-64 levels: v4 = AVX-512, 16 floats;
+# v3 = AVX2 + FMA, 8 floats; otherwise, e.g. older x86 or ARM NEON, 4 floats). Not -march=native: a cache
+# directory shared by the nodes of a cluster must not hand an AVX-512 build to an AVX2 node.
+TARGETS = {"AVX512": (["-march=x86-64-v4"], 16), "AVX2": (["-march=x86-64-v3"], 8)}
+BASELINE = ([], 4)
 
 _P, _I64, _F, _I = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
 _SIGNATURES = {
     "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _I],
     "dsc_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I],
+    "dsc_lanes": [],
 }
-LANES, GROUPS_PER_BLOCK = 16, 16  # as in _dsc_kernels.c
+GROUPS_PER_BLOCK = 16  # as in _dsc_kernels.c
+
+
+def vector_target() -> tuple[list[str], int]:
+    """(-march flags, rows per vector) for this CPU."""
+    return TARGETS.get(torch.backends.cpu.get_cpu_capability(), BASELINE)
 
 
 def _cache_dir() -> Path:
@@ -62,13 +70,14 @@ def kernels() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         return None
-    flags = ["-O3", "-fopenmp", "-Wno-psabi", *_MARCH.get(torch.backends.cpu.get_cpu_capability(), "").split()]
+    march, lanes = vector_target()
+    flags = ["-O3", "-fopenmp", "-Wno-psabi", *march, f"-DLANES={lanes}"]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, platform.machine()]).encode()).hexdigest()
-    target = _cache_dir() / f"dsc_{key[:16]}.so"
+    path = _cache_dir() / f"dsc_{key[:16]}.so"
     try:
-        if not target.exists():
-            _compile(compiler, flags, target)
-        lib = ctypes.CDLL(str(target))
+        if not path.exists():
+            _compile(compiler, flags, path)
+        lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", "") or err
         warnings.warn(f"dicenlp: could not build the fused CPU kernels ({detail}); using the PyTorch "
@@ -77,7 +86,7 @@ def kernels() -> ctypes.CDLL | None:
         return None
     for name, argtypes in _SIGNATURES.items():
         getattr(lib, name).argtypes = argtypes
-        getattr(lib, name).restype = None
+        getattr(lib, name).restype = ctypes.c_int if name == "dsc_lanes" else None
     return lib
 
 
@@ -95,9 +104,10 @@ def dsc_forward(x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, alp
     x, t = x.contiguous(), t.contiguous()
     keep = None if keep is None else keep.to(torch.float32).contiguous()
     N, C = x.shape
-    groups = -(-N // LANES)
-    small, psi = x.new_empty(groups * C * LANES), x.new_empty(groups * C * LANES)
-    partial = x.new_empty(-(-groups // GROUPS_PER_BLOCK), C, LANES)
+    lanes = kernels().dsc_lanes()
+    groups = -(-N // lanes)
+    small, psi = x.new_empty(groups * C * lanes), x.new_empty(groups * C * lanes)
+    partial = x.new_empty(-(-groups // GROUPS_PER_BLOCK), C, lanes)
     sel, values = t.new_empty(N, 2), x.new_empty(N, 8)
     kernels().dsc_forward(x.data_ptr(), t.data_ptr(), None if keep is None else keep.data_ptr(), N, C, alpha,
                           power, int(mean), smooth, small.data_ptr(), psi.data_ptr(), partial.data_ptr(),

@@ -12,7 +12,8 @@
  * single-precision algorithms, accurate to about 1 ulp over the ranges used here (exp of x - max(x) <= 0
  * and of (k alpha - 1) log(1 - p) <= 0.7; log of 1 - p in [1/2, 1]).
  *
- * Layout. Rows are taken in groups of LANES. small and psi, which only the backward reads, stay
+ * Layout. Rows are taken in groups of LANES (the vector width in floats: a wider vector type is lowered to
+ * slow code, a narrower one wastes the registers). small and psi, which only the backward reads, stay
  * interleaved: [G, C, LANES] with G = ceil(N / LANES), element (i, j) at ((i / LANES) C + j) LANES + i % LANES.
  * The last group's unused lanes repeat the group's first row; they are masked out of every sum and never
  * written to a per-row output. Column sums are kept per block of GROUPS_PER_BLOCK groups and per lane
@@ -22,8 +23,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifndef LANES /* rows per vector: set by the build to the CPU's vector width (16 floats for AVX-512, 8 AVX2, 4) */
 #define LANES 16
+#endif
 #define GROUPS_PER_BLOCK 16
+
+int dsc_lanes(void) { return LANES; }
 
 typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
