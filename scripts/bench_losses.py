@@ -5,6 +5,7 @@
     python scripts/bench_losses.py --threads 2 --repeats 50 --device cuda --markdown
     python scripts/bench_losses.py --threads 1 --repeats 40 --markdown --compare 78239bb   # before/after
     python scripts/bench_losses.py --threads 1 --fallback   # + multi-class DSC without its fused CPU kernel
+    python scripts/bench_losses.py --threads 1 --widths     # + the kernel built for AVX2 and for 4-float vectors
 
 Prints, per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats`` runs
 (after warm-up; each timed run follows an untimed run of the same loss, see ``time_fwd_bwd``) and its
@@ -85,6 +86,29 @@ def without_cpu_kernels(loss):
     return run
 
 
+def with_kernel_build(loss, march, lanes):
+    """``loss`` with the fused CPU kernel built for another vector width (e.g. the AVX2 build, as an AVX2-only
+    CPU would get it; this CPU must be able to run it). None where it cannot be built."""
+    target, cached = _cpu_kernels.vector_target, _cpu_kernels.kernels
+    _cpu_kernels.vector_target = lambda: (march, lanes)
+    cached.cache_clear()
+    try:
+        lib = cached()
+    finally:
+        _cpu_kernels.vector_target = target
+        cached.cache_clear()
+    if lib is None:
+        return None
+
+    def run(x, t):
+        _cpu_kernels.kernels = lambda: lib
+        try:
+            return loss(x, t)
+        finally:
+            _cpu_kernels.kernels = cached
+    return run
+
+
 def official_binary_dice(logits, target, alpha=0.01, smooth=1.0):
     """Re-implementation of the official binary algorithm: sigmoid, (1-p)^a p, one set-level ratio."""
     p = torch.sigmoid(logits.reshape(-1))
@@ -149,6 +173,8 @@ def main() -> None:
                     help="also time the losses of dicenlp.losses at this git revision (same round-robin)")
     ap.add_argument("--fallback", action="store_true",
                     help="also time the multi-class DSC rows with the fused CPU kernel switched off")
+    ap.add_argument("--widths", action="store_true",
+                    help="also time multi-class DSC with the kernel built for AVX2 (8 floats) and for 4-float vectors")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -173,6 +199,11 @@ def main() -> None:
             fns[label] = build_loss(label.split(" ")[0], **prm).to(device)
             if args.fallback and label.startswith("dsc") and x.dim() == 2:
                 fns[f"{label} [PyTorch, no kernel]"] = without_cpu_kernels(fns[label])
+            if args.widths and label == "dsc" and x.dim() == 2:
+                for name, (march, lanes) in (("AVX2 build", (["-march=x86-64-v3"], 8)), ("4-float build", ([], 4))):
+                    run = with_kernel_build(fns[label], march, lanes)
+                    if run is not None:
+                        fns[f"{label} [{name}]"] = run
             if old is not None and label not in ("ce", "wce"):
                 fns[f"{label} @{args.compare}"] = old.build_loss(label.split(" ")[0], **prm).to(device)
         fns["official* (re-impl.)"] = official_multiclass_dice if x.dim() == 2 else official_binary_dice

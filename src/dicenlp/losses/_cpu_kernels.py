@@ -1,12 +1,12 @@
 """The fused CPU kernels of ``_dsc_kernels.c``: compiled on first use, loaded with ctypes, optional.
 
-The C file is compiled once per source version and CPU vector width (``cc -O3 -fopenmp -march=...``, about
-a second) into ``$DICENLP_CACHE/kernels`` (default ``~/.cache/dicenlp/kernels``), written to a temporary name
-and renamed, so concurrent processes never load a half-written library. Where there is no C compiler, or
-``DICENLP_CPU_KERNELS=0``, :func:`kernels` returns None (with one warning if compiling failed) and the losses
-run their PyTorch implementation, which computes the same function. The kernels run on float32 CPU tensors
-only; float64 (the exactness tests) and GPUs always take the PyTorch path.
-"""
+On x86-64 CPUs with AVX2 or AVX-512, the C file is compiled once per source version and vector width
+(``cc -O3 -fopenmp -march=...``, about a second) into ``$DICENLP_CACHE/kernels`` (default
+``~/.cache/dicenlp/kernels``), written to a temporary name and renamed, so concurrent processes never load a
+half-written library. Where there is no C compiler or no such CPU, or ``DICENLP_CPU_KERNELS=0``,
+:func:`kernels` returns None (with one warning if compiling failed) and the losses run their PyTorch
+implementation, which computes the same function. The kernels run on float32 CPU tensors only; float64 (the
+exactness tests) and GPUs always take the PyTorch path."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ import torch
 SOURCE = Path(__file__).with_name("_dsc_kernels.c")
 
 # Per torch's CPU capability: the -march flags and the rows per vector (x86-64 levels: v4 = AVX-512, 16 floats;
-# v3 = AVX2 + FMA, 8 floats; otherwise, e.g. older x86 or ARM NEON, 4 floats). Not -march=native: a cache
-# directory shared by the nodes of a cluster must not hand an AVX-512 build to an AVX2 node.
+# v3 = AVX2 + FMA, 8 floats). Not -march=native: a cache directory shared by the nodes of a cluster must not
+# hand an AVX-512 build to an AVX2 node. Other CPUs (older x86, ARM) keep the PyTorch code: the kernel built
+# for 4-float vectors (BASELINE, tested) ran 1.5x slower than PyTorch here (docs/losses.md, "Speed").
 TARGETS = {"AVX512": (["-march=x86-64-v4"], 16), "AVX2": (["-march=x86-64-v3"], 8)}
 BASELINE = ([], 4)
 
@@ -40,9 +41,11 @@ _SIGNATURES = {
 GROUPS_PER_BLOCK = 16  # as in _dsc_kernels.c
 
 
-def vector_target() -> tuple[list[str], int]:
-    """(-march flags, rows per vector) for this CPU."""
-    return TARGETS.get(torch.backends.cpu.get_cpu_capability(), BASELINE)
+def vector_target() -> tuple[list[str], int] | None:
+    """(-march flags, rows per vector) for this CPU, or None where the kernel would not be faster."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    return TARGETS.get(torch.backends.cpu.get_cpu_capability())
 
 
 def _cache_dir() -> Path:
@@ -68,7 +71,7 @@ def kernels() -> ctypes.CDLL | None:
     if os.environ.get("DICENLP_CPU_KERNELS", "1") == "0":
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
+    if compiler is None or vector_target() is None:
         return None
     march, lanes = vector_target()
     flags = ["-O3", "-fopenmp", "-Wno-psabi", *march, f"-DLANES={lanes}"]
