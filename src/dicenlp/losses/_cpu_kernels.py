@@ -52,14 +52,14 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "kernels"
 
 
-def _compile(compiler: str, flags: list[str], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+def _compile(compiler: str, flags: list[str], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
     os.close(fd)
     try:
         subprocess.run([compiler, *flags, "-shared", "-fPIC", "-o", tmp, str(SOURCE)], check=True,
                        capture_output=True, text=True)
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -70,10 +70,11 @@ def kernels() -> ctypes.CDLL | None:
     """The compiled kernels, or None where they are switched off or cannot be built (module docstring)."""
     if os.environ.get("DICENLP_CPU_KERNELS", "1") == "0":
         return None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None or vector_target() is None:
+    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")  # (GCC: see _dsc_kernels.c)
+    target = vector_target()
+    if compiler is None or target is None:
         return None
-    march, lanes = vector_target()
+    march, lanes = target
     flags = ["-O3", "-fopenmp", "-Wno-psabi", *march, f"-DLANES={lanes}"]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, platform.machine()]).encode()).hexdigest()
     path = _cache_dir() / f"dsc_{key[:16]}.so"

@@ -5,7 +5,8 @@
  * [N]-sized parts stay in Python.
  *
  * Compiled on first use by _cpu_kernels.py (cc -O3 -fopenmp, -march for the CPU's vector width) and called
- * through ctypes. Written with GCC/Clang vector extensions: one vector holds one column of LANES rows, so
+ * through ctypes. Written with GCC's vector extensions (__builtin_shuffle is GCC's: under Clang the build
+ * fails and the PyTorch code runs): one vector holds one column of LANES rows, so
  * every loop runs over the C columns with full-width vector operations, whatever C is (a loop along a row
  * of, say, 50 classes spends most of its time in remainders and horizontal reductions, and the compiler's
  * auto-vectoriser gives up on the branch-free exp/log below on some targets). exp and log are the Cephes
