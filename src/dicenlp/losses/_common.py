@@ -115,7 +115,7 @@ def first_order_backward(backward):
     def wrapper(ctx, *grads):
         if torch.is_grad_enabled():
             raise RuntimeError(
-                "dicenlp's dice-family losses (dl, tl, dsc) and multi-class focal loss have a closed-form "
+                "dicenlp's dice-family losses (dl, tl, dsc) and focal loss (fl) have a closed-form "
                 "first-order backward only: "
                 "create_graph=True (double backward) is not supported")
         with torch.no_grad(), torch.autocast(device_type=grads[0].device.type, enabled=False):
