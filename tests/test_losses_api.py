@@ -173,3 +173,27 @@ def test_module_moves_and_has_no_parameters():
     loss = make("wce")
     assert list(loss.parameters()) == []
     assert loss.to(torch.float32).class_weights is not None
+
+
+def test_losses_inside_torch_compile_run_eagerly_and_agree():
+    """Models are often wrapped in torch.compile: the hand-written losses (C kernel, closed-form backward) run
+    eagerly there (one graph break, no tracing warnings) and give the eager result."""
+    import warnings
+
+    for name, shape in [("dsc", (64, 7)), ("fl", (64,))]:
+        loss = build_loss(name)
+        x = torch.randn(*shape, requires_grad=True)
+        t = torch.randint(0, 7, (64,)) if len(shape) == 2 else torch.randint(0, 2, (64,)).float()
+
+        def f(v):
+            return loss(torch.tanh(v) * 3.0, t)
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compiled = torch.compile(f)(x)
+        assert not [w for w in caught if "Dynamo" in str(w.message)], [str(w.message)[:200] for w in caught]
+        (g_compiled,) = torch.autograd.grad(compiled, x)
+        eager = f(x)
+        (g_eager,) = torch.autograd.grad(eager, x)
+        torch.testing.assert_close(compiled, eager)
+        torch.testing.assert_close(g_compiled, g_eager)

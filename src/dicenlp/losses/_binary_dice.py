@@ -101,6 +101,7 @@ class _BinaryDice(torch.autograd.Function):
         return gx * grad_loss, None, None
 
 
+@torch.compiler.disable  # (the hand-written backward is not traceable: eager, one graph break)
 def binary_dice(x: torch.Tensor, y: torch.Tensor, spec: BinarySpec) -> torch.Tensor:
     """The loss (module docstring). ``x``: [N] logits of the kept positions (compute dtype); ``y``: [N] in [0, 1]."""
     return _BinaryDice.apply(x, y, spec)

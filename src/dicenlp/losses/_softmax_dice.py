@@ -296,6 +296,7 @@ class _MulticlassDice(torch.autograd.Function):
         return grad, None, None
 
 
+@torch.compiler.disable  # (the C kernel and the hand-written backward are not traceable: eager, one graph break)
 def multiclass_dice(x: torch.Tensor, t: torch.Tensor, spec: DiceSpec) -> torch.Tensor:
     """The loss (module docstring). ``x``: [N, C] logits of the kept rows (compute dtype); ``t``: [N] ids."""
     return _MulticlassDice.apply(x, t, spec)

@@ -77,6 +77,11 @@ class _BinaryFocal(torch.autograd.Function):
         return gx * grad_loss, None, None, None, None
 
 
+@torch.compiler.disable  # (the hand-written backward is not traceable: eager, one graph break)
+def _focal(function, *args) -> torch.Tensor:
+    return function.apply(*args)
+
+
 class FocalLoss(PositionwiseLoss):
     """FL = -1/N Σ_i α_i Σ_j y_ij (1 - p_ij)^γ log p_ij   (PAPER.md Table 2; γ = 0 gives CE, Eq. 1).
 
@@ -109,9 +114,9 @@ class FocalLoss(PositionwiseLoss):
         # one function each, with the backward in closed form, exact where the focal factor saturates
         scale = 1.0 if self.reduction == "sum" else 1.0 / max(flat.x.shape[0], 1)
         if flat.multiclass:
-            return _MulticlassFocal.apply(flat.x, flat.y, self.gamma, None if w is None else w[flat.y], scale)
+            return _focal(_MulticlassFocal, flat.x, flat.y, self.gamma, None if w is None else w[flat.y], scale)
         c1, c0 = (scale, scale) if w is None else (w[1] * scale, w[0] * scale)
-        return _BinaryFocal.apply(flat.x, flat.y, self.gamma, c1, c0)
+        return _focal(_BinaryFocal, flat.x, flat.y, self.gamma, c1, c0)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, reduction={self.reduction!r}, class_weights={self.class_weights is not None}"
