@@ -1,7 +1,7 @@
-"""The fused CPU kernel of the multi-class DSC (``_dsc_kernels.c``) computes what the PyTorch implementation
-computes: same loss and gradient (fp32 rounding apart) for every option and awkward input, both within fp32
-rounding of the float64 result; deterministic for any thread count; and a clean fallback where it cannot be
-built."""
+"""The fused CPU kernels (``_dice_kernels.c``: the multi-class DSC and the binary dice family) compute what the
+PyTorch implementation computes: same loss and gradient (fp32 rounding apart) for every option and awkward
+input, both within fp32 rounding of the float64 result; deterministic for any thread count; and a clean
+fallback where they cannot be built."""
 
 import platform
 import warnings
@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from dicenlp.losses import SelfAdjustingDiceLoss, _cpu_kernels
+from dicenlp.losses import SelfAdjustingDiceLoss, _cpu_kernels, build_loss
 
 needs_kernels = pytest.mark.skipif(_cpu_kernels.kernels() is None,
                                    reason="no C compiler: the fused CPU kernels cannot be built here")
@@ -68,7 +68,8 @@ def test_kernel_equals_pytorch_and_float64(options, N, C):
                          ids=lambda v: (" ".join(v) or "baseline") if isinstance(v, list) else f"{v}-lanes")
 def test_every_vector_width_builds_and_agrees(march, lanes, monkeypatch, tmp_path):
     """The AVX-512 (16 rows per vector), AVX2 (8) and baseline (4) builds all compute the PyTorch result, with
-    N and C not multiples of the width (partial groups, columns outside the transposed tiles)."""
+    N and C not multiples of the width (partial groups, columns outside the transposed tiles), multi-class
+    and binary."""
     runnable = {16: ("AVX512",), 8: ("AVX512", "AVX2"), 4: None}[lanes]
     if runnable and (platform.machine() not in ("x86_64", "AMD64")
                      or torch.backends.cpu.get_cpu_capability() not in runnable):
@@ -80,15 +81,57 @@ def test_every_vector_width_builds_and_agrees(march, lanes, monkeypatch, tmp_pat
         assert _cpu_kernels.kernels().dsc_lanes() == lanes
         g = torch.Generator().manual_seed(lanes)
         x, t = awkward_logits(77, 37, g), torch.randint(0, 37, (77,), generator=g)
+        xb, yb = x[:, 0] * 2, (torch.rand(77, generator=g) < 0.3).float()  # binary
         for options in (dict(), dict(reduction="mean", ohem_ratio=0.5)):
             loss = SelfAdjustingDiceLoss(**options)
-            l_k, g_k = loss_and_grad(loss, x, t, fused=True)
-            l_t, g_t = loss_and_grad(loss, x, t, fused=False)
-            torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
-            torch.testing.assert_close(g_k, g_t, rtol=0, atol=5e-5 * g_t.abs().max().item())
+            for logits, target in ((x, t), (xb, yb)):
+                l_k, g_k = loss_and_grad(loss, logits, target, fused=True)
+                l_t, g_t = loss_and_grad(loss, logits, target, fused=False)
+                torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
+                torch.testing.assert_close(g_k, g_t, rtol=0, atol=5e-5 * g_t.abs().max().item())
     finally:
         monkeypatch.undo()
         _cpu_kernels.kernels.cache_clear()
+
+
+BINARY = [("dsc", {}), ("dsc", dict(reduction="mean")), ("dsc", dict(ohem_ratio=0.3)),
+          ("dsc", dict(alpha=1.0, square_denominator=False, reduction="mean", ohem_ratio=1.0)),
+          ("dsc", dict(smooth=0.0)), ("dl", {}), ("dl", dict(reduction="mean", square_denominator=False)),
+          ("tl", dict(alpha=0.3, beta=0.7)), ("tl", dict(alpha=0.7, beta=0.3, reduction="mean", ohem_ratio=0.5))]
+
+
+@needs_kernels
+@pytest.mark.parametrize("name,options", BINARY, ids=[f"{n}-{i}" for i, (n, _) in enumerate(BINARY)])
+@pytest.mark.parametrize("N", [1, 15, 16, 17, 300, 40000])
+def test_binary_kernel_equals_pytorch_and_float64(name, options, N):
+    """N around the vector width and beyond one block of 4096; soft labels; logits up to ±1e4."""
+    g = torch.Generator().manual_seed(N)
+    x = torch.randn(N, generator=g) * 4
+    y = (torch.rand(N, generator=g) < 0.2).float()
+    if N > 20:
+        x[:4] = torch.tensor([40.0, -40.0, 1e4, -1e4])
+        y[4:10] = torch.rand(6, generator=g)  # soft labels
+    loss = build_loss(name, **options)
+    l_k, g_k = loss_and_grad(loss, x, y, fused=True)
+    l_t, g_t = loss_and_grad(loss, x, y, fused=False)
+    l_64, g_64 = loss_and_grad(loss, x.double(), y.double(), fused=False)
+    atol = max(5e-5 * g_64.abs().max().item(), 1e-30)
+    assert torch.isfinite(g_k).all()
+    torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(g_k, g_t, rtol=0, atol=atol)
+    assert l_k.item() == pytest.approx(l_64.item(), rel=2e-5, abs=1e-6)
+    torch.testing.assert_close(g_k.double(), g_64, rtol=0, atol=atol)
+
+
+@needs_kernels
+def test_binary_kernel_ohem_keeps_exactly_k_with_ties_first_ones():
+    """All negatives tie (same logit): exactly k = floor(0.5 · #positives) are kept, the first ones."""
+    y = torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 1, 0, 1])  # 4 positives → k = 2 of 6 tied negatives
+    x = torch.where(y > 0, 2.0, -1.0)
+    loss = build_loss("dl", ohem_ratio=0.5)
+    _, grad = loss_and_grad(loss, x, y, fused=True)
+    negatives_with_gradient = ((grad != 0) & (y == 0)).nonzero().squeeze(1).tolist()
+    assert negatives_with_gradient == [1, 2]
 
 
 @needs_kernels
@@ -110,15 +153,19 @@ def test_nan_rows_give_nan_as_in_pytorch():
 
 
 @needs_kernels
-def test_kernel_result_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("binary", [False, True])
+def test_kernel_result_does_not_depend_on_the_thread_count(binary):
     g = torch.Generator().manual_seed(3)
-    x, t = torch.randn(1000, 12, generator=g) * 4, torch.randint(0, 12, (1000,), generator=g)
+    if binary:  # (threads from 8 blocks of 4096 positions on)
+        x, t = torch.randn(40000, generator=g) * 4, (torch.rand(40000, generator=g) < 0.2).float()
+    else:
+        x, t = torch.randn(1000, 12, generator=g) * 4, torch.randint(0, 12, (1000,), generator=g)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = loss_and_grad(SelfAdjustingDiceLoss(), x, t, fused=True)
+        one = loss_and_grad(SelfAdjustingDiceLoss(ohem_ratio=0.3), x, t, fused=True)
         torch.set_num_threads(2)
-        two = loss_and_grad(SelfAdjustingDiceLoss(), x, t, fused=True)
+        two = loss_and_grad(SelfAdjustingDiceLoss(ohem_ratio=0.3), x, t, fused=True)
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])

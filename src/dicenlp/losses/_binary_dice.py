@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import _cpu_kernels as _cpu
 from ._common import first_order_backward, ratio_inv
 from ._ohem import ohem_keep
 
@@ -50,6 +51,13 @@ class _BinaryDice(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, y: torch.Tensor, spec: BinarySpec):
         a, k, g = spec.alpha, spec.power, spec.smooth
+        need_grad = ctx.needs_input_grad[0]
+        if _cpu.usable(x) and x.shape[0] < 2**31:  # the whole loss as one C function (float32 CPU; same formulas)
+            params = (a, spec.a1, spec.d1, spec.d2, spec.d3, spec.d4, g, spec.ohem_ratio)
+            loss, gx = _cpu.dice_binary(x, y, params, k, spec.mean, need_grad)
+            if need_grad:
+                ctx.save_for_backward(gx)
+            return loss
         if a == 0:
             s = p = torch.sigmoid(x)
         else:  # log p̃ = log σ(x) + α log σ(-x), exact for any finite logit; log σ(-x) = log σ(x) - x
@@ -68,7 +76,6 @@ class _BinaryDice(torch.autograd.Function):
         if spec.ohem_ratio > 0:
             keep = ohem_keep(p[:, None], y[:, None], spec.ohem_ratio)[:, 0].to(x.dtype)
             n, d = n * keep, d * keep
-        need_grad = ctx.needs_input_grad[0]
         dprime = dcoef if k == 1 else s * (2 * dcoef)  # d'(s) = k s^{k-1} dcoef (a number or [N])
         if not spec.mean:
             A = n.sum().mul_(spec.a1).add_(g)

@@ -1,4 +1,4 @@
-"""The fused CPU kernels of ``_dsc_kernels.c``: compiled on first use, loaded with ctypes, optional.
+"""The fused CPU kernels of ``_dice_kernels.c``: compiled on first use, loaded with ctypes, optional.
 
 On x86-64 CPUs with AVX2 or AVX-512, the C file is compiled once per source version and vector width
 (``cc -O3 -fopenmp -march=...``, about a second) into ``$DICENLP_CACHE/kernels`` (default
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_dsc_kernels.c")
+SOURCE = Path(__file__).with_name("_dice_kernels.c")
 
 # Per torch's CPU capability: the -march flags and the rows per vector (x86-64 levels: v4 = AVX-512, 16 floats;
 # v3 = AVX2 + FMA, 8 floats). Not -march=native: a cache directory shared by the nodes of a cluster must not
@@ -37,8 +37,9 @@ _SIGNATURES = {
     "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _I],
     "dsc_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I],
     "dsc_lanes": [],
+    "dice_binary": [_P, _P, _I64, ctypes.POINTER(_F), _I, _I, _P, _P, _P, _I],
 }
-GROUPS_PER_BLOCK = 16  # as in _dsc_kernels.c
+GROUPS_PER_BLOCK = 16  # as in _dice_kernels.c
 
 
 def vector_target() -> tuple[list[str], int] | None:
@@ -70,7 +71,7 @@ def kernels() -> ctypes.CDLL | None:
     """The compiled kernels, or None where they are switched off or cannot be built (module docstring)."""
     if os.environ.get("DICENLP_CPU_KERNELS", "1") == "0":
         return None
-    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")  # (GCC: see _dsc_kernels.c)
+    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")  # (GCC: see _dice_kernels.c)
     target = vector_target()
     if compiler is None or target is None:
         return None
@@ -101,7 +102,7 @@ def usable(x: torch.Tensor) -> bool:
 
 def dsc_forward(x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, alpha: float, power: int,
                 mean: bool, smooth: float):
-    """DSC's dense part and per-row values (``dsc_forward`` in ``_dsc_kernels.c``; "mean" needs smooth > 0).
+    """DSC's dense part and per-row values (``dsc_forward`` in ``_dice_kernels.c``; "mean" needs smooth > 0).
 
     Returns (small, psi, sel [N, 2] = (t, T), values [N, 8] (``_softmax_dice.ROW_VALUES``), colsum [C] =
     Σ_i κ Φ (or l0)); small and psi are in the kernels' interleaved layout, for :func:`dsc_backward` only."""
@@ -120,10 +121,24 @@ def dsc_forward(x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, alp
 
 
 def dsc_backward(small, psi, coef, sel, values, G_sel) -> torch.Tensor:
-    """The DSC backward (``dsc_backward`` in ``_dsc_kernels.c``): the gradient [N, C] w.r.t. the logits."""
+    """The DSC backward (``dsc_backward`` in ``_dice_kernels.c``): the gradient [N, C] w.r.t. the logits."""
     N, C = sel.shape[0], coef.shape[0]
     grad = small.new_empty(N, C)
     coef, G_sel = coef.contiguous(), G_sel.contiguous()
     kernels().dsc_backward(small.data_ptr(), psi.data_ptr(), coef.data_ptr(), sel.data_ptr(), values.data_ptr(),
                            G_sel.data_ptr(), N, C, grad.data_ptr(), torch.get_num_threads())
     return grad
+
+
+def dice_binary(x: torch.Tensor, y: torch.Tensor, params: tuple[float, ...], power: int, mean: bool,
+                need_grad: bool):
+    """The binary dice family's loss and gradient (``dice_binary`` in ``_dice_kernels.c``). ``params`` =
+    (alpha, a1, d1, d2, d3, d4, smooth, ohem_ratio) of ``_binary_dice.BinarySpec``. Returns (loss, dL/dx or None)."""
+    x, y = x.contiguous(), y.contiguous()
+    N = x.shape[0]
+    work, loss = x.new_empty(5 * N), x.new_empty(())
+    grad = x.new_empty(N) if need_grad else None
+    kernels().dice_binary(x.data_ptr(), y.data_ptr(), N, (ctypes.c_float * 8)(*params), power, int(mean),
+                          work.data_ptr(), loss.data_ptr(), None if grad is None else grad.data_ptr(),
+                          torch.get_num_threads())
+    return loss, grad

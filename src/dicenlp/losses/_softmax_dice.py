@@ -36,7 +36,7 @@ With d log p_c/dx_j = δ_cj - p_j:
     factor (1 - (1+α)p)/(1 - p) of K is folded into ψ = h (1 - (1+α) p) in the forward.
 
 DSC's [N, C] passes (softmax, T and m, the per-row values, the dense terms, the gradient) run as one C kernel
-on float32 CPU tensors where a C compiler is found (``_cpu_kernels.py``, ``_dsc_kernels.c``); the PyTorch
+on float32 CPU tensors where a C compiler is found (``_cpu_kernels.py``, ``_dice_kernels.c``); the PyTorch
 code below computes the same and runs everywhere else. Double backward (``create_graph=True``) raises
 (``first_order_backward``). Speed: docs/losses.md, "Speed".
 """
@@ -131,7 +131,7 @@ def _dsc_dense_torch(p: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None
     return small, psi, T, m, p_sel, colsum
 
 
-#: DSC's per-row values, the columns of one [N, 8] tensor (``_dsc_kernels.c`` writes the same layout): p̃ at
+#: DSC's per-row values, the columns of one [N, 8] tensor (``_dice_kernels.c`` writes the same layout): p̃ at
 #: t and T, [t = T], f_t, e_T, p_T, 1/m (0 where m underflows) and m = 1 - p_T (module docstring).
 ROW_VALUES = ("s_t", "s_T", "is_T", "f_t", "e_T", "p_T", "inv_m", "m")
 

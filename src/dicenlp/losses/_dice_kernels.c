@@ -22,6 +22,7 @@
  * depend on the number of threads.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef LANES /* rows per vector: set by the build to the CPU's vector width (16 floats for AVX-512, 8 AVX2, 4) */
@@ -38,14 +39,14 @@ static inline vf splat(float a) { return (vf){0} + a; }
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 /* mask ? a : b, lane by lane (mask lanes are all ones or all zeros, as comparisons return) */
-static inline vf select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline vf blend(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
 /* e^x for x <= 88; 0 below -87.3 (where e^x is subnormal); NaN for NaN. */
 static inline vf exp_v(vf x) {
     const vf lo = splat(-87.3365447f), round = splat(12582912.0f); /* 1.5 2^23: adding it rounds to an integer */
-    const vf xc = select(x < lo, lo, select(x > 88.0f, splat(88.0f), x));
+    const vf xc = blend(x < lo, lo, blend(x > 88.0f, splat(88.0f), x));
     vf n = (xc * 1.44269504088896341f + round) - round;
-    n = select(n >= -127.0f, n, splat(-127.0f)); /* NaN → -127: the integer conversion below stays defined */
+    n = blend(n >= -127.0f, n, splat(-127.0f)); /* NaN → -127: the integer conversion below stays defined */
     const vf r = xc - n * 0.693359375f + n * 2.12194440e-4f; /* x - n ln 2 in two parts (Cody-Waite) */
     vf y = splat(1.9875691500e-4f);
     y = y * r + 1.3981999507e-3f;
@@ -55,7 +56,7 @@ static inline vf exp_v(vf x) {
     y = y * r + 5.0000001201e-1f;
     y = y * (r * r) + r + 1.0f;
     const vi scale = (__builtin_convertvector(n, vi) + 127) << 23; /* 2^n as float bits */
-    return select(x < lo, splat(0.0f), y * (vf)scale);
+    return blend(x < lo, splat(0.0f), y * (vf)scale);
 }
 
 /* log x for normal x > 0 (here x = 1 - p in [1/2, 1]). */
@@ -64,8 +65,8 @@ static inline vf log_v(vf x) {
     vf e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, vf);
     const vf m = (vf)((bits & 0x007fffff) | 0x3f000000); /* x = m 2^e, m in [1/2, 1) */
     const vi below = m < 0.707106781186547524f;
-    e = select(below, e - 1.0f, e);
-    const vf f = select(below, m + m - 1.0f, m - 1.0f);
+    e = blend(below, e - 1.0f, e);
+    const vf f = blend(below, m + m - 1.0f, m - 1.0f);
     const vf z = f * f;
     vf y = splat(7.0376836292e-2f);
     y = y * f - 1.1514610310e-1f;
@@ -145,7 +146,7 @@ void dsc_forward(const float *restrict x, const int64_t *restrict t, const float
             vf mx = load(sg);
             for (int64_t j = 1; j < C; j++) {
                 const vf v = load(sg + j * LANES);
-                mx = select(v > mx, v, mx);
+                mx = blend(v > mx, v, mx);
             }
             /* e = e^{x - max} is 1 exactly at the maximum (and where x rounds to it): T = the first such column,
              * and 1 - p_T = (the sum of the other e)/sum, counting the other ties as 1 each (no cancellation) */
@@ -155,21 +156,21 @@ void dsc_forward(const float *restrict x, const int64_t *restrict t, const float
                 const vi top = e == 1.0f;
                 store(sg + j * LANES, e);
                 sum += e;
-                rest += select(top, splat(0.0f), e);
-                ties += select(top, splat(1.0f), splat(0.0f));
-                first = select(top & (first == (float)C), splat((float)j), first);
-                e_t = select(tf == (float)j, e, e_t);
+                rest += blend(top, splat(0.0f), e);
+                ties += blend(top, splat(1.0f), splat(0.0f));
+                first = blend(top & (first == (float)C), splat((float)j), first);
+                e_t = blend(tf == (float)j, e, e_t);
             }
             const vi found = first < (float)C;
-            const vf Tf = select(found, first, splat(0.0f)), inv_sum = 1.0f / sum;
+            const vf Tf = blend(found, first, splat(0.0f)), inv_sum = 1.0f / sum;
             /* the per-row values (ROW_VALUES); for t = T, 1 - p_t is not needed (and not exact) */
-            const vf p_T = select(found, inv_sum, sum), p_t = e_t * inv_sum, m = (rest + (ties - 1.0f)) * inv_sum;
-            const vf m_c = select(m > m_min, m, splat(m_min)), q_t = 1.0f - p_t;
+            const vf p_T = blend(found, inv_sum, sum), p_t = e_t * inv_sum, m = (rest + (ties - 1.0f)) * inv_sum;
+            const vf m_c = blend(m > m_min, m, splat(m_min)), q_t = 1.0f - p_t;
             const vi is_T = tf == Tf;
             const vf s_T = p_T * exp_v(alpha * log_v(m_c));
-            const vf s_t = select(is_T, s_T, p_t * exp_v(alpha * log_v(q_t)));
-            const vf f_t = select(is_T, splat(0.0f), 1.0f - alpha * p_t / q_t);
-            const vf row_values[8] = {s_t, s_T, select(is_T, splat(1.0f), splat(0.0f)), f_t,
+            const vf s_t = blend(is_T, s_T, p_t * exp_v(alpha * log_v(q_t)));
+            const vf f_t = blend(is_T, splat(0.0f), 1.0f - alpha * p_t / q_t);
+            const vf row_values[8] = {s_t, s_T, blend(is_T, splat(1.0f), splat(0.0f)), f_t,
                                       1.0f - one_plus_alpha * p_T, p_T, 1.0f / m_c, m};
             for (int l = 0; l < n; l++) {
                 const int64_t i = row[l];
@@ -178,7 +179,7 @@ void dsc_forward(const float *restrict x, const int64_t *restrict t, const float
                 for (int c = 0; c < 8; c++) values[8 * i + c] = row_values[c][l];
             }
             for (int64_t j = 0; j < C; j++) {
-                const vf p = select(Tf == (float)j, splat(0.0f), load(sg + j * LANES) * inv_sum);
+                const vf p = blend(Tf == (float)j, splat(0.0f), load(sg + j * LANES) * inv_sum);
                 vf h = exp_v(exponent * log_v(1.0f - p)) * p; /* 1 - p >= 1/2 (p = 0 at T): exact */
                 if (k == 2) h *= p;
                 vf phi = h * (1.0f - p), ps = h * (1.0f - one_plus_alpha * p);
@@ -242,4 +243,193 @@ void dsc_backward(const float *restrict small, const float *restrict psi, const 
             grad[i * C + sel[2 * i + 1]] += fix_T[l];
         }
     }
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The binary dice family (_binary_dice.py has the formulas): one logit x per position, p = sigmoid(x),
+ * targets y in [0, 1], score s = p (alpha = 0) or p (1 - p)^alpha, n = a1 s y, d = s^k (d1 + d2 y) + d3 y +
+ * d4 y^k, keep from OHEM. These inputs are vectors, one position per lane; the whole loss is one call
+ * (in PyTorch its ~20 small ops cost more in dispatch than in arithmetic). */
+
+#define BINARY_BLOCK 4096 /* positions per partial sum (fixed: the sums do not depend on the thread count) */
+
+/* the first n <= LANES floats (zero-padded) / store them; a full vector is one plain load or store */
+static inline vf load_n(const float *p, int64_t n) {
+    if (n == LANES) return load(p);
+    vf v = splat(0.0f);
+    memcpy(&v, p, n * sizeof(float));
+    return v;
+}
+static inline void store_n(float *p, vf v, int64_t n) {
+    if (n == LANES) store(p, v);
+    else memcpy(p, &v, n * sizeof(float));
+}
+static inline double sum_lanes(vf v) { double s = 0.0; for (int l = 0; l < LANES; l++) s += v[l]; return s; }
+
+/* p = sigma(x), q = sigma(-x) = 1 - p (both exact: e/(1 + e) and 1/(1 + e) with e = e^{-|x|}), and, for
+ * alpha != 0, s = p q^alpha = exp(log p + alpha log q) with log p, log q = min(+-x, 0) - log1p(e), where
+ * log1p(e) = log(u) - ((u - 1) - e)/u for u = 1 + e (the correction restores the bits of e that 1 + e
+ * rounds off): exact for any finite x. */
+static inline void sigmoid_score(vf x, float alpha, vf *p, vf *q, vf *s) {
+    const vi neg = x < 0.0f;
+    const vf e = exp_v(blend(neg, x, -x)), u = 1.0f + e, inv_u = 1.0f / u;
+    *p = blend(neg, e * inv_u, inv_u);
+    *q = blend(neg, inv_u, e * inv_u);
+    if (alpha == 0.0f) {
+        *s = *p;
+        return;
+    }
+    const vf log1p_e = log_v(u) - ((u - 1.0f) - e) * inv_u;
+    const vf lp = blend(neg, x, splat(0.0f)) - log1p_e, lq = blend(neg, splat(0.0f), -x) - log1p_e;
+    *s = exp_v(lp + alpha * lq);
+}
+
+/* The k-th largest (1 <= k <= n) of keys[0..n): a radix select, three histogram passes over the 32-bit keys
+ * (11, 11 and 10 bits), the later two over the entries that can still be it (compacted to the front of
+ * keys, which is overwritten). Returns the key; *rank = how many entries equal to it are among the k largest. */
+static uint32_t kth_largest(uint32_t *keys, int64_t n, int64_t k, int64_t *rank) { /* (n < 2^31) */
+    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
+    uint32_t prefix = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        int32_t hist[4][2048] = {{0}}; /* four histograms: consecutive equal bins do not wait on each other */
+        const uint32_t digit = (1u << bits[pass]) - 1;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int h = 0; h < 4; h++) hist[h][(keys[i + h] >> shift[pass]) & digit]++;
+        for (; i < n; i++) hist[0][(keys[i] >> shift[pass]) & digit]++;
+        int b = (int)digit;
+        for (int64_t count; b > 0 && k > (count = hist[0][b] + hist[1][b] + hist[2][b] + hist[3][b]); b--) k -= count;
+        prefix |= (uint32_t)b << shift[pass];
+        int64_t kept = 0; /* the candidates for the next pass: the entries in bin b */
+        for (i = 0; i < n; i++) { /* (branch-free: which entries fall in bin b is unpredictable) */
+            keys[kept] = keys[i];
+            kept += ((keys[i] >> shift[pass]) & digit) == (uint32_t)b;
+        }
+        n = kept;
+    }
+    *rank = k;
+    return prefix;
+}
+
+/* OHEM for one unit: keep every positive (y > 1/2) and the k = min(#negatives, floor(ratio #positives))
+ * negatives with the highest p (ties: the first ones); keep[i] = 1 or 0. keys: scratch of n entries (may be
+ * p's own buffer). Returns the number kept. */
+static int64_t ohem_keep_binary(const float *p, const float *y, int64_t n, float ratio, uint32_t *keys,
+                                float *keep) {
+    int64_t n_pos = 0, n_neg = 0;
+    for (int64_t i = 0; i < n; i++) { /* a negative's key: p's bits + 1 (p >= 0: monotone, and above 0) */
+        uint32_t bits_p;
+        memcpy(&bits_p, p + i, sizeof bits_p);
+        keys[n_neg] = bits_p + 1u; /* (branch-free: kept only for a negative) */
+        n_neg += y[i] <= 0.5f;
+    }
+    n_pos = n - n_neg;
+    const int64_t want = (int64_t)((double)n_pos * ratio + 1e-9); /* (+1e-9: floor(0.29 * 100) = 29, as _ohem.py) */
+    const int64_t k = want < n_neg ? want : n_neg;
+    int64_t ties = 0;
+    const uint32_t threshold = k > 0 ? kth_largest(keys, n_neg, k, &ties) : UINT32_MAX;
+    /* keep = positive, or a negative above the threshold (keys < 2^31: signed lanes compare right); then the
+     * first `ties` negatives equal to it, in order */
+    const vi thr = (vi){0} + (int32_t)(threshold > INT32_MAX ? INT32_MAX : threshold);
+    for (int64_t i = 0; i < n; i += LANES) {
+        const int64_t m = n - i < LANES ? n - i : LANES;
+        const vi pos = load_n(y + i, m) > 0.5f, key = (vi)load_n(p + i, m) + 1;
+        store_n(keep + i, blend(pos | (key > thr), splat(1.0f), splat(0.0f)), m);
+    }
+    for (int64_t i = 0; i < n && ties > 0 && threshold != UINT32_MAX; i++) {
+        uint32_t key;
+        memcpy(&key, p + i, sizeof key);
+        if (y[i] <= 0.5f && key + 1u == threshold) keep[i] = 1.0f, ties--;
+    }
+    return n_pos + k;
+}
+
+enum { SCORES, SUMS, GRADIENT }; /* the passes of dice_binary */
+
+/* One pass over positions [begin, end) of dice_binary (see there). SCORES: store s, ds/dx and p; SUMS: add
+ * (sum keep s y, sum keep d), or for "mean" sum keep (1 - r), to acc (and store s, ds/dx for the gradient);
+ * GRADIENT: grad from the stored s, ds/dx and the set-level factors dA, dB ("batch") or w ("mean"). */
+static inline void binary_pass(int pass, const float *restrict x, const float *restrict y, int64_t begin,
+                               int64_t end, const float *params, int k, int mean, int ohem, float *restrict work,
+                               int64_t N, float dA, float dB, float w, float *restrict grad, vf *acc) {
+    const float alpha = params[0], a1 = params[1], d1 = params[2], d2 = params[3], d3 = params[4], d4 = params[5];
+    const float smooth = params[6];
+    float *s_buf = work, *dsdx_buf = work + N, *p_buf = work + 2 * N, *keep = work + 3 * N;
+    vf lane;
+    for (int l = 0; l < LANES; l++) lane[l] = (float)l;
+    for (int64_t i = begin; i < end; i += LANES) {
+        const int64_t m = end - i < LANES ? end - i : LANES; /* (the last step of a block may be partial) */
+        vf s, dsdx;
+        if (pass == SCORES || (pass == SUMS && !ohem)) {
+            vf p, q;
+            sigmoid_score(load_n(x + i, m), alpha, &p, &q, &s);
+            dsdx = s * (q - alpha * p); /* ds/dx = s (q - alpha p) */
+            store_n(s_buf + i, s, m), store_n(dsdx_buf + i, dsdx, m);
+            if (pass == SCORES) {
+                store_n(p_buf + i, p, m);
+                continue;
+            }
+        } else {
+            s = load_n(s_buf + i, m), dsdx = load_n(dsdx_buf + i, m);
+        }
+        const vf yv = load_n(y + i, m), kv = ohem ? load_n(keep + i, m) : blend(lane < (float)m, splat(1.0f), splat(0.0f));
+        const vf dcoef = d1 + d2 * yv, sk = k == 2 ? s * s : s;
+        const vf d = sk * dcoef + d3 * yv + d4 * (k == 2 ? yv * yv : yv);
+        const vf dprime = k == 2 ? 2.0f * s * dcoef : dcoef; /* d'(s) */
+        if (!mean) {
+            if (pass == SUMS) acc[0] += kv * s * yv, acc[1] += kv * d;
+            else store_n(grad + i, kv * (dA * yv + dB * dprime) * dsdx, m);
+        } else { /* r = (a1 s y + smooth)/(d + smooth); smooth = 0 and d = 0: r = 1, zero gradient */
+            const vi empty = (d + smooth) == 0.0f;
+            const vf inv = blend(empty, splat(0.0f), 1.0f / (d + smooth));
+            const vf r = blend(empty, splat(1.0f), (a1 * s * yv + smooth) * inv);
+            if (pass == SUMS) acc[0] += kv * (1.0f - r);
+            else store_n(grad + i, kv * w * (r * dprime - a1 * yv) * inv * dsdx, m);
+        }
+    }
+}
+
+/* The binary loss and its gradient. params = (alpha, a1, d1, d2, d3, d4, smooth, ohem_ratio); k (1 or 2);
+ * mean (reduction "mean", else "batch"). work: scratch of 5 N floats (s, ds/dx, p, keep, OHEM keys). Out: *loss, and
+ * grad [N] = dL/dx unless grad is NULL. smooth = 0: a ratio with a zero denominator counts as 1, with zero
+ * gradient. Sums are per block of BINARY_BLOCK positions, added in block order. */
+void dice_binary(const float *restrict x, const float *restrict y, int64_t N, const float *params, int k, int mean,
+                 float *restrict work, float *restrict loss, float *restrict grad, int num_threads) {
+    const float a1 = params[1], smooth = params[6], ratio = params[7];
+    const int ohem = ratio > 0.0f, threads = N >= 8 * BINARY_BLOCK ? num_threads : 1;
+    const int64_t B = (N + BINARY_BLOCK - 1) / BINARY_BLOCK;
+    double *partial = calloc(2 * (B > 0 ? B : 1), sizeof(double));
+    if (!partial) {
+        *loss = __builtin_nanf("");
+        return;
+    }
+    float *keep = work + 3 * N;
+    int64_t kept = N;
+    if (ohem) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int64_t b = 0; b < B; b++)
+            binary_pass(SCORES, x, y, b * BINARY_BLOCK, (b + 1) * BINARY_BLOCK < N ? (b + 1) * BINARY_BLOCK : N,
+                        params, k, mean, ohem, work, N, 0, 0, 0, grad, NULL);
+        kept = ohem_keep_binary(work + 2 * N, y, N, ratio, (uint32_t *)(work + 4 * N), keep);
+    }
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t b = 0; b < B; b++) {
+        vf acc[2] = {splat(0.0f), splat(0.0f)};
+        binary_pass(SUMS, x, y, b * BINARY_BLOCK, (b + 1) * BINARY_BLOCK < N ? (b + 1) * BINARY_BLOCK : N, params,
+                    k, mean, ohem, work, N, 0, 0, 0, grad, acc);
+        partial[2 * b] = sum_lanes(acc[0]), partial[2 * b + 1] = sum_lanes(acc[1]);
+    }
+    double sum0 = 0.0, sum1 = 0.0, count = (double)kept;
+    for (int64_t b = 0; b < B; b++) sum0 += partial[2 * b], sum1 += partial[2 * b + 1];
+    free(partial);
+    const double A = a1 * sum0 + smooth, Bs = sum1 + smooth; /* ("batch") */
+    const double r = Bs != 0.0 ? A / Bs : 1.0, inv_B = Bs != 0.0 ? 1.0 / Bs : 0.0, w = 1.0 / (count > 1.0 ? count : 1.0);
+    *loss = (float)(mean ? sum0 * w : 1.0 - r);
+    if (!grad) return;
+    /* dL/ds: "batch" -a1 y/B + (A/B^2) d'(s) = dA y + dB d'(s); "mean" w (r_i d'(s) - a1 y)/(d + smooth) */
+    const float dA = (float)(-a1 * inv_B), dB = (float)(r * inv_B);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t b = 0; b < B; b++)
+        binary_pass(GRADIENT, x, y, b * BINARY_BLOCK, (b + 1) * BINARY_BLOCK < N ? (b + 1) * BINARY_BLOCK : N,
+                    params, k, mean, ohem, work, N, dA, dB, (float)w, grad, NULL);
 }
