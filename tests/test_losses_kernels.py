@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from dicenlp.losses import SelfAdjustingDiceLoss, _cpu_kernels, build_loss
+from dicenlp.losses._ohem import ohem_counts
+from dicenlp.losses._softmax_dice import _dsc_dense_torch
 
 needs_kernels = pytest.mark.skipif(_cpu_kernels.kernels() is None,
                                    reason="no C compiler: the fused CPU kernels cannot be built here")
@@ -50,11 +52,13 @@ def awkward_logits(N, C, g):
 def test_kernel_equals_pytorch_and_float64(options, N, C):
     g = torch.Generator().manual_seed(N * C)
     x, t = awkward_logits(N, C, g), torch.randint(0, C, (N,), generator=g)
+    if options.get("ohem_ratio"):  # no exact ties in p: OHEM breaks ties differently (kernel: first rows)
+        x = torch.randn(N, C, generator=g) * 3
     loss = SelfAdjustingDiceLoss(**options)
     l_k, g_k = loss_and_grad(loss, x, t, fused=True)
     l_t, g_t = loss_and_grad(loss, x, t, fused=False)
     l_64, g_64 = loss_and_grad(loss, x.double(), t, fused=False)
-    assert torch.isfinite(g_k).all() and (g_k[3, -1] == 0)
+    assert torch.isfinite(g_k).all() and (options.get("ohem_ratio") or g_k[3, -1] == 0)  # (-inf: zero gradient)
     atol = max(5e-5 * g_64.abs().max().item(), 1e-30)
     torch.testing.assert_close(l_k, l_t, rtol=2e-5, atol=1e-6)
     torch.testing.assert_close(g_k, g_t, rtol=0, atol=atol)
@@ -80,7 +84,8 @@ def test_every_vector_width_builds_and_agrees(march, lanes, monkeypatch, tmp_pat
     try:
         assert _cpu_kernels.kernels().dsc_lanes() == lanes
         g = torch.Generator().manual_seed(lanes)
-        x, t = awkward_logits(77, 37, g), torch.randint(0, 37, (77,), generator=g)
+        x, t = torch.randn(77, 37, generator=g) * 3, torch.randint(0, 37, (77,), generator=g)
+        x[:5] = awkward_logits(5, 37, g)[:5]
         xb, yb = x[:, 0] * 2, (torch.rand(77, generator=g) < 0.3).float()  # binary
         for options in (dict(), dict(reduction="mean", ohem_ratio=0.5)):
             loss = SelfAdjustingDiceLoss(**options)
@@ -132,6 +137,24 @@ def test_binary_kernel_ohem_keeps_exactly_k_with_ties_first_ones():
     _, grad = loss_and_grad(loss, x, y, fused=True)
     negatives_with_gradient = ((grad != 0) & (y == 0)).nonzero().squeeze(1).tolist()
     assert negatives_with_gradient == [1, 2]
+
+
+@needs_kernels
+def test_multiclass_kernel_ohem_keeps_exactly_k_with_ties_first_rows():
+    """Identical rows: every negative of every class ties. The kernel keeps, per class, the first k_c rows
+    that are not of that class (its column sums then equal PyTorch's for exactly that mask)."""
+    t = torch.tensor([0, 1, 0, 2, 1, 0, 2, 0, 1, 0])
+    x = torch.zeros(10, 3)
+    n_pos, k = ohem_counts(t, 3, 0.5)
+    assert k.tolist() == [2, 1, 1]
+    keep = torch.nn.functional.one_hot(t, 3).float()
+    for c in range(3):
+        keep[(t != c).nonzero().squeeze(1)[: k[c]], c] = 1.0
+    *_, colsum, k_sel = _cpu_kernels.dsc_forward(x, t, k, 0.01, 2, True, 1.0)
+    want = _dsc_dense_torch(torch.softmax(x, -1), t, keep, 0.01, 2, True, 1.0)[-1]
+    torch.testing.assert_close(colsum, want)
+    T = torch.zeros(10, dtype=torch.long)  # (no p above 1/2: T is column 0)
+    torch.testing.assert_close(k_sel, keep.gather(1, torch.stack([t, T], 1)))
 
 
 @needs_kernels

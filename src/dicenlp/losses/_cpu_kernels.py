@@ -34,7 +34,7 @@ BASELINE = ([], 4)
 
 _P, _I64, _F, _I = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
 _SIGNATURES = {
-    "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _I],
+    "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _P, _P, _I],
     "dsc_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I],
     "dsc_lanes": [],
     "dice_binary": [_P, _P, _I64, ctypes.POINTER(_F), _I, _I, _P, _P, _P, _I],
@@ -100,24 +100,29 @@ def usable(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == torch.float32 and kernels() is not None
 
 
-def dsc_forward(x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor | None, alpha: float, power: int,
+def dsc_forward(x: torch.Tensor, t: torch.Tensor, ohem_k: torch.Tensor | None, alpha: float, power: int,
                 mean: bool, smooth: float):
     """DSC's dense part and per-row values (``dsc_forward`` in ``_dice_kernels.c``; "mean" needs smooth > 0).
+    ``ohem_k`` [C]: negatives OHEM keeps per class (``_ohem.ohem_counts``), or None.
 
     Returns (small, psi, sel [N, 2] = (t, T), values [N, 8] (``_softmax_dice.ROW_VALUES``), colsum [C] =
-    Σ_i κ Φ (or l0)); small and psi are in the kernels' interleaved layout, for :func:`dsc_backward` only."""
+    Σ_i κ Φ (or l0), k_sel [N, 2] = κ at t and T or None); small and psi are in the kernels' interleaved
+    layout, for :func:`dsc_backward` only."""
     x, t = x.contiguous(), t.contiguous()
-    keep = None if keep is None else keep.to(torch.float32).contiguous()
     N, C = x.shape
     lanes = kernels().dsc_lanes()
     groups = -(-N // lanes)
     small, psi = x.new_empty(groups * C * lanes), x.new_empty(groups * C * lanes)
     partial = x.new_empty(-(-groups // GROUPS_PER_BLOCK), C, lanes)
     sel, values = t.new_empty(N, 2), x.new_empty(N, 8)
-    kernels().dsc_forward(x.data_ptr(), t.data_ptr(), None if keep is None else keep.data_ptr(), N, C, alpha,
-                          power, int(mean), smooth, small.data_ptr(), psi.data_ptr(), partial.data_ptr(),
-                          sel.data_ptr(), values.data_ptr(), torch.get_num_threads())
-    return small, psi, sel, values, partial.sum((0, 2))
+    keep = k_sel = None
+    if ohem_k is not None:
+        ohem_k, keep, k_sel = ohem_k.contiguous(), x.new_empty(groups * C * lanes), x.new_empty(N, 2)
+    pointer = (lambda v: None if v is None else v.data_ptr())
+    kernels().dsc_forward(x.data_ptr(), t.data_ptr(), pointer(ohem_k), N, C, alpha, power, int(mean), smooth,
+                          small.data_ptr(), psi.data_ptr(), pointer(keep), partial.data_ptr(), sel.data_ptr(),
+                          values.data_ptr(), pointer(k_sel), torch.get_num_threads())
+    return small, psi, sel, values, partial.sum((0, 2)), k_sel
 
 
 def dsc_backward(small, psi, coef, sel, values, G_sel) -> torch.Tensor:

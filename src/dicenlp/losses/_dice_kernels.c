@@ -113,91 +113,192 @@ static inline void load_rows(float *restrict dst, const float *restrict src, con
         for (int64_t j = j0; j < C; j++) dst[j * LANES + l] = src[row[l] * C + j];
 }
 
-/* Forward. In: x [N, C] logits, t [N] targets, keep [N, C] OHEM mask or NULL; alpha, k (1 or 2), mean
- * (reduction "mean", needs smooth > 0), smooth. Out (interleaved, see Layout): small = p with the T entry
- * zeroed, psi = keep h (1 - (1 + alpha) p) ("mean": times smooth/(Phi + smooth)^2), where
- * h = (1 - p)^{k alpha - 1} p^k; partial [B, C, LANES] = sums of keep Phi, Phi = h (1 - p) the y = 0 term
- * ("mean": l0 = Phi/(Phi + smooth)). Per row: sel [N, 2] = (t, T), T = argmax (the column with p > 1/2 if
- * there is one; any column is valid otherwise), and values [N, 8] = ROW_VALUES of _softmax_dice.py:
- * p~ at t and T, [t = T], f_t, e_T, p_T, 1/m, m = 1 - p_T (a sum of the other p), with m clamped at
- * sqrt(FLT_MIN) in p~_T and 1/m (the caller redoes the rows below it in log space).
+/* The softmax part of group g (see dsc_forward): sel and values of its rows, and p (T not zeroed) in small. */
+static inline void forward_rows(int64_t g, const float *restrict x, const int64_t *restrict t, int64_t N, int64_t C,
+                                float alpha, float *restrict small, int64_t *restrict sel, float *restrict values) {
+    const float one_plus_alpha = 1.0f + alpha, m_min = 1.0842021724855044e-19f;
+    const int64_t n = N - g * LANES < LANES ? N - g * LANES : LANES;
+    float *sg = small + g * C * LANES;
+    int64_t row[LANES];
+    vf tf;
+    for (int l = 0; l < LANES; l++) {
+        row[l] = g * LANES + (l < n ? l : 0);
+        tf[l] = (float)t[row[l]];
+    }
+    load_rows(sg, x, row, C);
+    vf mx = load(sg);
+    for (int64_t j = 1; j < C; j++) {
+        const vf v = load(sg + j * LANES);
+        mx = blend(v > mx, v, mx);
+    }
+    /* e = e^{x - max} is 1 exactly at the maximum (and where x rounds to it): T = the first such column,
+     * and 1 - p_T = (the sum of the other e)/sum, counting the other ties as 1 each (no cancellation) */
+    vf sum = splat(0.0f), rest = splat(0.0f), ties = splat(0.0f), first = splat((float)C), e_t = splat(0.0f);
+    for (int64_t j = 0; j < C; j++) {
+        const vf e = exp_v(load(sg + j * LANES) - mx); /* NaN anywhere in a row makes its sum NaN */
+        const vi top = e == 1.0f;
+        store(sg + j * LANES, e);
+        sum += e;
+        rest += blend(top, splat(0.0f), e);
+        ties += blend(top, splat(1.0f), splat(0.0f));
+        first = blend(top & (first == (float)C), splat((float)j), first);
+        e_t = blend(tf == (float)j, e, e_t);
+    }
+    const vi found = first < (float)C;
+    const vf Tf = blend(found, first, splat(0.0f)), inv_sum = 1.0f / sum;
+    for (int64_t j = 0; j < C; j++) store(sg + j * LANES, load(sg + j * LANES) * inv_sum);
+    /* the per-row values (ROW_VALUES); for t = T, 1 - p_t is not needed (and not exact) */
+    const vf p_T = blend(found, inv_sum, sum), p_t = e_t * inv_sum, m = (rest + (ties - 1.0f)) * inv_sum;
+    const vf m_c = blend(m > m_min, m, splat(m_min)), q_t = 1.0f - p_t;
+    const vi is_T = tf == Tf;
+    const vf s_T = p_T * exp_v(alpha * log_v(m_c));
+    const vf s_t = blend(is_T, s_T, p_t * exp_v(alpha * log_v(q_t)));
+    const vf f_t = blend(is_T, splat(0.0f), 1.0f - alpha * p_t / q_t);
+    const vf row_values[8] = {s_t, s_T, blend(is_T, splat(1.0f), splat(0.0f)), f_t, 1.0f - one_plus_alpha * p_T, p_T,
+                              1.0f / m_c, m};
+    for (int l = 0; l < n; l++) {
+        const int64_t i = row[l];
+        sel[2 * i] = t[i];
+        sel[2 * i + 1] = (int64_t)Tf[l];
+        for (int c = 0; c < 8; c++) values[8 * i + c] = row_values[c][l];
+    }
+}
+
+/* The dense terms of group g (see dsc_forward) from p in small: small = p with T zeroed, psi, and keep Phi
+ * added to acc (keep: interleaved like small, or NULL for all ones). */
+static inline void forward_dense(int64_t g, int64_t N, int64_t C, float alpha, int k, int mean, float smooth,
+                                 const int64_t *restrict sel, const float *restrict keep, float *restrict small,
+                                 float *restrict psi, float *restrict acc) {
+    const float exponent = k * alpha - 1.0f, one_plus_alpha = 1.0f + alpha;
+    const int64_t n = N - g * LANES < LANES ? N - g * LANES : LANES;
+    float *sg = small + g * C * LANES, *pg = psi + g * C * LANES;
+    vf valid, Tf;
+    for (int l = 0; l < LANES; l++) {
+        valid[l] = l < n ? 1.0f : 0.0f;
+        Tf[l] = (float)sel[2 * (g * LANES + (l < n ? l : 0)) + 1];
+    }
+    for (int64_t j = 0; j < C; j++) {
+        const vf p = blend(Tf == (float)j, splat(0.0f), load(sg + j * LANES));
+        vf h = exp_v(exponent * log_v(1.0f - p)) * p; /* 1 - p >= 1/2 (p = 0 at T): exact */
+        if (k == 2) h *= p;
+        vf phi = h * (1.0f - p), ps = h * (1.0f - one_plus_alpha * p);
+        if (mean) { /* l0 = phi/(phi + smooth) and psi smooth/(phi + smooth)^2 */
+            const vf inv = 1.0f / (phi + smooth);
+            ps *= smooth * inv * inv;
+            phi *= inv;
+        }
+        if (keep) {
+            const vf kk = load(keep + (g * C + j) * LANES);
+            ps *= kk;
+            phi *= kk;
+        }
+        store(sg + j * LANES, p);
+        store(pg + j * LANES, ps);
+        store(acc + j * LANES, load(acc + j * LANES) + phi * valid);
+    }
+}
+
+static inline int any_lane(vi mask) {
+    int32_t any = 0;
+    for (int l = 0; l < LANES; l++) any |= mask[l];
+    return any != 0;
+}
+
+/* OHEM for the classes [c0, c1) (one-vs-rest): keep = 1 for the rows with t = c and for the k_c negatives with
+ * the highest p_c, ties going to the first rows; 0 elsewhere (keep and small interleaved; tf: t as floats,
+ * interleaved [G, LANES], -1 in unused lanes). One scan over the groups (in memory order) with, per class, a
+ * min-heap of the k_c best rows so far, ordered by (p, -row): a row enters only if p beats its class's minimum,
+ * which after the first rows is rare (one vector comparison per group and class). */
+static void ohem_select(const float *restrict small, const float *restrict tf, int64_t G, int64_t C, int64_t c0,
+                        int64_t c1, const int64_t *restrict ohem_k, float *restrict keep) {
+    int64_t total = 0;
+    for (int64_t c = c0; c < c1; c++) total += ohem_k[c];
+    float *heap_p = malloc((total > 0 ? total : 1) * sizeof(float));
+    int64_t *heap_row = malloc((total > 0 ? total : 1) * sizeof(int64_t)), *start = malloc((c1 - c0 + 1) * sizeof(int64_t));
+    const int ok = heap_p && heap_row && start; /* (out of memory: no negative kept) */
+    if (ok) {
+        start[0] = 0;
+        for (int64_t c = c0; c < c1; c++) start[c - c0 + 1] = start[c - c0] + ohem_k[c];
+        for (int64_t h = 0; h < total; h++) heap_p[h] = -1.0f, heap_row[h] = -1; /* below every p: full heaps */
+    }
+    for (int64_t g = 0; g < G; g++) {
+        const vf tv = load(tf + g * LANES);
+        for (int64_t c = c0; c < c1; c++) {
+            const vf p = load(small + (g * C + c) * LANES);
+            const vi is_c = tv == (float)c;
+            store(keep + (g * C + c) * LANES, blend(is_c, splat(1.0f), splat(0.0f)));
+            const int64_t k = ok ? ohem_k[c] : 0;
+            if (k == 0) continue;
+            float *hp = heap_p + start[c - c0];
+            int64_t *hr = heap_row + start[c - c0];
+            if (!any_lane(~is_c & (tv >= 0.0f) & (p > hp[0]))) continue;
+            for (int l = 0; l < LANES; l++) {
+                if (is_c[l] || tv[l] < 0.0f || !(p[l] > hp[0])) continue;
+                const int64_t row = g * LANES + l;
+                int64_t h = 0; /* replace the minimum, sift down (a later row loses ties: the order is (p, -row)) */
+                for (;;) {
+                    int64_t child = 2 * h + 1;
+                    if (child >= k) break;
+                    if (child + 1 < k && (hp[child + 1] < hp[child] || (hp[child + 1] == hp[child] && hr[child + 1] > hr[child])))
+                        child++;
+                    if (hp[child] > p[l] || (hp[child] == p[l] && hr[child] < row)) break;
+                    hp[h] = hp[child], hr[h] = hr[child];
+                    h = child;
+                }
+                hp[h] = p[l], hr[h] = row;
+            }
+        }
+    }
+    for (int64_t c = c0; ok && c < c1; c++)
+        for (int64_t h = start[c - c0]; h < start[c - c0 + 1]; h++)
+            if (heap_row[h] >= 0) keep[((heap_row[h] / LANES) * C + c) * LANES + heap_row[h] % LANES] = 1.0f;
+    free(heap_p);
+    free(heap_row);
+    free(start);
+}
+
+/* Forward. In: x [N, C] logits, t [N] targets; ohem_k [C]: how many negatives OHEM keeps per class, or NULL
+ * (no OHEM); alpha, k (1 or 2), mean (reduction "mean", needs smooth > 0), smooth. Out (interleaved, see
+ * Layout): small = p with the T entry zeroed, psi = keep h (1 - (1 + alpha) p) ("mean": times
+ * smooth/(Phi + smooth)^2), where h = (1 - p)^{k alpha - 1} p^k; partial [B, C, LANES] = sums of keep Phi,
+ * Phi = h (1 - p) the y = 0 term ("mean": l0 = Phi/(Phi + smooth)). Per row: sel [N, 2] = (t, T),
+ * T = argmax (the column with p > 1/2 if there is one; any column is valid otherwise), and values [N, 8] =
+ * ROW_VALUES of _softmax_dice.py: p~ at t and T, [t = T], f_t, e_T, p_T, 1/m, m = 1 - p_T (a sum of the
+ * other p), with m clamped at sqrt(FLT_MIN) in p~_T and 1/m (the caller redoes the rows below it in log
+ * space). With OHEM: keep (interleaved scratch like small) and k_sel [N, 2] = keep at t and T.
  * A row holding NaN, +inf or only -inf gives NaN outputs, as torch.softmax does. */
-void dsc_forward(const float *restrict x, const int64_t *restrict t, const float *restrict keep, int64_t N,
+void dsc_forward(const float *restrict x, const int64_t *restrict t, const int64_t *restrict ohem_k, int64_t N,
                  int64_t C, float alpha, int k, int mean, float smooth, float *restrict small, float *restrict psi,
-                 float *restrict partial, int64_t *restrict sel, float *restrict values, int num_threads) {
+                 float *restrict keep, float *restrict partial, int64_t *restrict sel, float *restrict values,
+                 float *restrict k_sel, int num_threads) {
     const int64_t G = (N + LANES - 1) / LANES, B = (G + GROUPS_PER_BLOCK - 1) / GROUPS_PER_BLOCK;
-    const float exponent = k * alpha - 1.0f, one_plus_alpha = 1.0f + alpha, m_min = 1.0842021724855044e-19f;
+    if (ohem_k) { /* all softmaxes first: OHEM ranks each class over the whole batch */
+#pragma omp parallel for num_threads(num_threads) schedule(static) if (num_threads > 1)
+        for (int64_t g = 0; g < G; g++) forward_rows(g, x, t, N, C, alpha, small, sel, values);
+        float *tf = malloc(G * LANES * sizeof(float));
+        if (!tf) { /* (out of memory: NaN loss rather than a wrong one) */
+            for (int64_t i = 0; i < 8 * N; i++) values[i] = __builtin_nanf("");
+            return;
+        }
+        for (int64_t i = 0; i < G * LANES; i++) tf[i] = i < N ? (float)t[i] : -1.0f;
+        const int64_t per_thread = (C + num_threads - 1) / num_threads; /* (each thread: a range of classes) */
+#pragma omp parallel for num_threads(num_threads) schedule(static) if (num_threads > 1)
+        for (int64_t c0 = 0; c0 < C; c0 += per_thread)
+            ohem_select(small, tf, G, C, c0, c0 + per_thread < C ? c0 + per_thread : C, ohem_k, keep);
+        free(tf);
+        for (int64_t i = 0; i < N; i++) {
+            k_sel[2 * i] = 1.0f; /* (t: a positive of its own class) */
+            k_sel[2 * i + 1] = keep[((i / LANES) * C + sel[2 * i + 1]) * LANES + i % LANES];
+        }
+    }
 #pragma omp parallel for num_threads(num_threads) schedule(static) if (num_threads > 1)
     for (int64_t b = 0; b < B; b++) {
         float *acc = partial + b * C * LANES;
         memset(acc, 0, C * LANES * sizeof(float));
         const int64_t g_end = (b + 1) * GROUPS_PER_BLOCK < G ? (b + 1) * GROUPS_PER_BLOCK : G;
         for (int64_t g = b * GROUPS_PER_BLOCK; g < g_end; g++) {
-            const int64_t n = N - g * LANES < LANES ? N - g * LANES : LANES;
-            float *sg = small + g * C * LANES, *pg = psi + g * C * LANES;
-            int64_t row[LANES];
-            vf valid, tf;
-            for (int l = 0; l < LANES; l++) {
-                row[l] = g * LANES + (l < n ? l : 0);
-                valid[l] = l < n ? 1.0f : 0.0f;
-                tf[l] = (float)t[row[l]];
-            }
-            load_rows(sg, x, row, C);
-            vf mx = load(sg);
-            for (int64_t j = 1; j < C; j++) {
-                const vf v = load(sg + j * LANES);
-                mx = blend(v > mx, v, mx);
-            }
-            /* e = e^{x - max} is 1 exactly at the maximum (and where x rounds to it): T = the first such column,
-             * and 1 - p_T = (the sum of the other e)/sum, counting the other ties as 1 each (no cancellation) */
-            vf sum = splat(0.0f), rest = splat(0.0f), ties = splat(0.0f), first = splat((float)C), e_t = splat(0.0f);
-            for (int64_t j = 0; j < C; j++) {
-                const vf e = exp_v(load(sg + j * LANES) - mx); /* NaN anywhere in a row makes its sum NaN */
-                const vi top = e == 1.0f;
-                store(sg + j * LANES, e);
-                sum += e;
-                rest += blend(top, splat(0.0f), e);
-                ties += blend(top, splat(1.0f), splat(0.0f));
-                first = blend(top & (first == (float)C), splat((float)j), first);
-                e_t = blend(tf == (float)j, e, e_t);
-            }
-            const vi found = first < (float)C;
-            const vf Tf = blend(found, first, splat(0.0f)), inv_sum = 1.0f / sum;
-            /* the per-row values (ROW_VALUES); for t = T, 1 - p_t is not needed (and not exact) */
-            const vf p_T = blend(found, inv_sum, sum), p_t = e_t * inv_sum, m = (rest + (ties - 1.0f)) * inv_sum;
-            const vf m_c = blend(m > m_min, m, splat(m_min)), q_t = 1.0f - p_t;
-            const vi is_T = tf == Tf;
-            const vf s_T = p_T * exp_v(alpha * log_v(m_c));
-            const vf s_t = blend(is_T, s_T, p_t * exp_v(alpha * log_v(q_t)));
-            const vf f_t = blend(is_T, splat(0.0f), 1.0f - alpha * p_t / q_t);
-            const vf row_values[8] = {s_t, s_T, blend(is_T, splat(1.0f), splat(0.0f)), f_t,
-                                      1.0f - one_plus_alpha * p_T, p_T, 1.0f / m_c, m};
-            for (int l = 0; l < n; l++) {
-                const int64_t i = row[l];
-                sel[2 * i] = t[i];
-                sel[2 * i + 1] = (int64_t)Tf[l];
-                for (int c = 0; c < 8; c++) values[8 * i + c] = row_values[c][l];
-            }
-            for (int64_t j = 0; j < C; j++) {
-                const vf p = blend(Tf == (float)j, splat(0.0f), load(sg + j * LANES) * inv_sum);
-                vf h = exp_v(exponent * log_v(1.0f - p)) * p; /* 1 - p >= 1/2 (p = 0 at T): exact */
-                if (k == 2) h *= p;
-                vf phi = h * (1.0f - p), ps = h * (1.0f - one_plus_alpha * p);
-                if (mean) { /* l0 = phi/(phi + smooth) and psi smooth/(phi + smooth)^2 */
-                    const vf inv = 1.0f / (phi + smooth);
-                    ps *= smooth * inv * inv;
-                    phi *= inv;
-                }
-                if (keep) {
-                    vf kk;
-                    for (int l = 0; l < LANES; l++) kk[l] = keep[row[l] * C + j];
-                    ps *= kk;
-                    phi *= kk;
-                }
-                store(sg + j * LANES, p);
-                store(pg + j * LANES, ps);
-                store(acc + j * LANES, load(acc + j * LANES) + phi * valid);
-            }
+            if (!ohem_k) forward_rows(g, x, t, N, C, alpha, small, sel, values); /* (while the group is in L1) */
+            forward_dense(g, N, C, alpha, k, mean, smooth, sel, ohem_k ? keep : NULL, small, psi, acc);
         }
     }
 }

@@ -32,6 +32,14 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tenso
     return pos | torch.zeros_like(pos).scatter_(0, top, take)
 
 
+def ohem_counts(t: torch.Tensor, num_classes: int, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot OHEM's counts per class: (#positives, k = min(#negatives, floor(ratio · #positives))), [C] each."""
+    n_pos = torch.bincount(t, minlength=num_classes)
+    # +1e-9: floor(0.29 * 100) must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
+    k = torch.minimum(t.shape[0] - n_pos, torch.floor(n_pos.double() * ratio + 1e-9).long())
+    return n_pos, k
+
+
 def ohem_keep_onehot(p: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Tensor:
     """:func:`ohem_keep` for one-hot targets, as a float keep mask [N, C] (the multi-class case).
 
@@ -40,9 +48,8 @@ def ohem_keep_onehot(p: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Te
     positives are the target entries (counts by ``bincount``, no [N, C] boolean masks).
     Args: p [N, C] probabilities (detached inside), t [N] class ids.
     """
-    N, C = p.shape
-    n_pos = torch.bincount(t, minlength=C)
-    k = torch.minimum(N - n_pos, torch.floor(n_pos.double() * ratio + 1e-9).long())  # (+1e-9: see ohem_keep)
+    C = p.shape[1]
+    k = ohem_counts(t, C, ratio)[1]
     k_max = int(k.max()) if C else 0
     scores = p.detach().scatter(1, t[:, None], -1.0)  # positives below every negative
     top = scores.topk(k_max, dim=0, sorted=True).indices  # [k_max, C], hardest first

@@ -49,7 +49,7 @@ import torch
 
 from . import _cpu_kernels as _cpu
 from ._common import EXCLUDED, first_order_backward, graph_freed_after_backward, ratio_inv
-from ._ohem import ohem_keep_onehot
+from ._ohem import ohem_counts, ohem_keep_onehot
 
 
 @dataclass(frozen=True)
@@ -187,10 +187,13 @@ class _MulticlassDice(torch.autograd.Function):
         K = 1 if a == 0 else 2  # selected columns per row: t (and T)
         # DSC's dense part as one C kernel (float32 CPU; not the rare mean with γ = 0 and its [Φ ≠ 0] indicator)
         fused = a != 0 and (g > 0 or not spec.mean) and _cpu.usable(x)
-        p = None if fused and spec.ohem_ratio == 0 else torch.softmax(x, -1)
-        keep = k_sel = None
+        p = None if fused else torch.softmax(x, -1)
+        keep = k_sel = counts = ohem_k = None  # OHEM: κ [N, C] (PyTorch), κ at (t, T), rows counted per class
         if spec.ohem_ratio > 0:
-            keep = ohem_keep_onehot(p, t, spec.ohem_ratio)
+            n_pos, ohem_k = ohem_counts(t, C, spec.ohem_ratio)
+            counts = (n_pos + ohem_k).to(x.dtype)
+            if not fused:
+                keep = ohem_keep_onehot(p, t, spec.ohem_ratio)
 
         # ---- dense: ψ (G = coef ψ off the selected entries) and colsum = Σ_i k_ic Φ_ic (Φ: the y = 0 term)
         if a == 0:  # s = p
@@ -207,8 +210,8 @@ class _MulticlassDice(torch.autograd.Function):
                 phi, psi = keep * phi, keep * psi
             colsum = phi.sum(0)
         else:  # s = p̃: Φ = s^k = h (1 - p), ψ = s^k (1 - (1+α)p)/(1 - p) = h (1 - (1+α)p)
-            if fused:
-                small, psi, sel, values, colsum = _cpu.dsc_forward(x, t, keep, a, k, spec.mean, g)
+            if fused:  # (OHEM's selection included)
+                small, psi, sel, values, colsum, k_sel = _cpu.dsc_forward(x, t, ohem_k, a, k, spec.mean, g)
             else:
                 small, psi, T, m, p_sel, colsum = _dsc_dense_torch(p, t, keep, a, k, spec.mean, g)
                 sel, values = _dsc_rows_torch(t, T, m, p_sel, a)
@@ -245,13 +248,13 @@ class _MulticlassDice(torch.autograd.Function):
             sign = l0.new_tensor([-1.0, 1.0][:K])
             vL = l0 * sign
             vL[:, 0] += 1 - r1
-            if keep is None:  # every class counts N positions: dL/d(loss sum of class c) = 1/(C N), a number
+            if k_sel is None:  # every class counts N positions: dL/d(loss sum of class c) = 1/(C N), a number
                 w = w_sel = w_t = 1.0 / (C * max(N, 1))
                 loss = (vL.sum() + colsum.sum()) * w
                 coef = x.new_full((C,), k * w)
             else:
                 vL = vL * k_sel
-                w = (C * keep.sum(0).clamp_(min=1)).reciprocal_()  # dL/d(loss sum of class c)
+                w = (C * counts.clamp(min=1)).reciprocal_()  # dL/d(loss sum of class c)
                 w_sel, w_t = _at(w, sel), w.index_select(0, t)
                 loss = zeros.index_add(0, sel.reshape(-1), vL.reshape(-1)).add_(colsum).mul_(w).sum()
                 coef = w * k
