@@ -15,7 +15,9 @@ With γ = 0 a ratio with denominator 0 counts as 1 (zero gradient). The gradient
 with ds/dx = s (q - α p), q = 1 - p = σ(-x) (from log s = log σ(x) + α log σ(-x)): finite for any
 logit, where the official ``(1 - p) ** α`` gives NaN once p rounds to 1. Computed in the forward when
 the input needs a gradient; the backward scales it. A function instead of autograd through ~20 small
-ops: these inputs are small ([N] values), so the per-op overhead is most of the cost.
+ops: these inputs are small ([N] values), so the per-op overhead is most of the cost. On float32 CPU
+tensors the whole forward (OHEM included) is one C call, ``dice_binary`` in ``_dice_kernels.c``, with the
+same formulas; the PyTorch code below runs everywhere else.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tenso
     k_u = min(#negatives_u, floor(ratio · #positives_u)); "hardest" = highest probability p_iu of the
     unit's positive class. Vectorised: one ``topk`` along positions for all units at once (k differs per
     unit: take the top max_u k_u and keep the first k_u of each column). Ties at the k-th score are broken
-    arbitrarily but exactly k_u negatives are kept. This reads max_u k_u back to the host (one device sync).
+    as ``topk`` does (the CPU kernels of ``_dice_kernels.c`` take the first rows) but exactly k_u negatives
+    are kept. This reads max_u k_u back to the host (one device sync).
 
     Args: p, y: [N, U] (y > 0.5 is a positive); valid: optional [N] bool of the rows that count.
     Returns a bool keep mask [N, U].

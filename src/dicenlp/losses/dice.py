@@ -14,7 +14,8 @@ unmasked positions (0 for ``target == -100`` / ``mask == 0``), further restricte
 A ratio whose denominator is 0 (only possible with smooth = 0 and nothing to count) is taken as 1
 (dice of two empty sets), so an all-masked batch gives loss 0 with zero gradients.
 
-Binary: a few elementwise ops under ordinary autograd. Multi-class: y is one-hot, so n_ic = 0 and
+Binary: one autograd function (``_binary_dice.py``; on float32 CPU tensors one C call). Multi-class: y is
+one-hot, so n_ic = 0 and
 d_ic = d(s_ic, 0) off the target; the whole loss is one autograd function (``_softmax_dice.py``): a
 dense sum over the [N, C] scores per class, corrected at each row's target with [N]-sized ``index_add``,
 and a backward written out w.r.t. the logits. No one-hot matrix, no loop over classes.
