@@ -1,8 +1,10 @@
-/* Fused CPU kernels for the multi-class self-adjusting dice loss (DSC): the [N, C] passes of
- * _softmax_dice.py (its module docstring has the notation and the derivation) in one sweep over the rows.
- * The PyTorch implementation makes about 18 passes over [N, C], each a trip through memory; here a block
- * of rows is read once and its softmax, T split and dense terms are computed while it sits in L1. The
- * [N]-sized parts stay in Python.
+/* Fused CPU kernels of the dice family.
+ *
+ * Multi-class self-adjusting dice (DSC, dsc_forward and dsc_backward): the [N, C] passes of _softmax_dice.py
+ * (its module docstring has the notation and the derivation) in one sweep over the rows. The PyTorch
+ * implementation makes about 18 passes over [N, C], each a trip through memory; here a block of rows is read
+ * once and its softmax, T split and dense terms are computed while it sits in L1. The [N]-sized parts stay
+ * in Python. Binary DL, TL and DSC (dice_binary, at the end): the whole loss of _binary_dice.py in one call.
  *
  * Compiled on first use by _cpu_kernels.py (cc -O3 -fopenmp, -march for the CPU's vector width) and called
  * through ctypes. Written with GCC's vector extensions (__builtin_shuffle is GCC's: under Clang the build
