@@ -415,8 +415,8 @@ static uint32_t kth_largest(uint32_t *keys, int64_t n, int64_t k, int64_t *rank)
 }
 
 /* OHEM for one unit: keep every positive (y > 1/2) and the k = min(#negatives, floor(ratio #positives))
- * negatives with the highest p (ties: the first ones); keep[i] = 1 or 0. keys: scratch of n entries (may be
- * p's own buffer). Returns the number kept. */
+ * negatives with the highest p (ties: the first ones); keep[i] = 1 or 0. keys: scratch of n entries.
+ * Returns the number kept. */
 static int64_t ohem_keep_binary(const float *p, const float *y, int64_t n, float ratio, uint32_t *keys,
                                 float *keep) {
     int64_t n_pos = 0, n_neg = 0;
