@@ -82,7 +82,7 @@ def test_every_vector_width_builds_and_agrees(march, lanes, monkeypatch, tmp_pat
     monkeypatch.setenv("DICENLP_CACHE", str(tmp_path))
     _cpu_kernels.kernels.cache_clear()
     try:
-        assert _cpu_kernels.kernels().dsc_lanes() == lanes
+        assert _cpu_kernels.kernels().kernel_lanes() == lanes
         g = torch.Generator().manual_seed(lanes)
         x, t = torch.randn(77, 37, generator=g) * 3, torch.randint(0, 37, (77,), generator=g)
         x[:5] = awkward_logits(5, 37, g)[:5]

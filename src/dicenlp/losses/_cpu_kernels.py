@@ -36,7 +36,7 @@ _P, _I64, _F, _I = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
 _SIGNATURES = {
     "dsc_forward": [_P, _P, _P, _I64, _I64, _F, _I, _I, _F, _P, _P, _P, _P, _P, _P, _P, _I],
     "dsc_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I],
-    "dsc_lanes": [],
+    "kernel_lanes": [],
     "dice_binary": [_P, _P, _I64, ctypes.POINTER(_F), _I, _I, _P, _P, _P, _I],
 }
 GROUPS_PER_BLOCK = 16  # as in _dice_kernels.c
@@ -78,7 +78,7 @@ def kernels() -> ctypes.CDLL | None:
     march, lanes = target
     flags = ["-O3", "-fopenmp", "-Wno-psabi", *march, f"-DLANES={lanes}"]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, platform.machine()]).encode()).hexdigest()
-    path = _cache_dir() / f"dsc_{key[:16]}.so"
+    path = _cache_dir() / f"dice_{key[:16]}.so"
     try:
         if not path.exists():
             _compile(compiler, flags, path)
@@ -91,7 +91,7 @@ def kernels() -> ctypes.CDLL | None:
         return None
     for name, argtypes in _SIGNATURES.items():
         getattr(lib, name).argtypes = argtypes
-        getattr(lib, name).restype = ctypes.c_int if name == "dsc_lanes" else None
+        getattr(lib, name).restype = ctypes.c_int if name == "kernel_lanes" else None
     return lib
 
 
@@ -110,7 +110,7 @@ def dsc_forward(x: torch.Tensor, t: torch.Tensor, ohem_k: torch.Tensor | None, a
     layout, for :func:`dsc_backward` only."""
     x, t = x.contiguous(), t.contiguous()
     N, C = x.shape
-    lanes = kernels().dsc_lanes()
+    lanes = kernels().kernel_lanes()
     groups = -(-N // lanes)
     small, psi = x.new_empty(groups * C * lanes), x.new_empty(groups * C * lanes)
     partial = x.new_empty(-(-groups // GROUPS_PER_BLOCK), C, lanes)

@@ -32,7 +32,7 @@
 #endif
 #define GROUPS_PER_BLOCK 16
 
-int dsc_lanes(void) { return LANES; }
+int kernel_lanes(void) { return LANES; }
 
 typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
