@@ -96,7 +96,7 @@ def kernels() -> ctypes.CDLL | None:
 
 
 def usable(x: torch.Tensor) -> bool:
-    """Whether ``x`` (the [N, C] logits) can take the kernels: a float32 CPU tensor, and they build."""
+    """Whether the logits ``x`` can take the kernels: a float32 CPU tensor, and the kernels build here."""
     return x.device.type == "cpu" and x.dtype == torch.float32 and kernels() is not None
 
 
