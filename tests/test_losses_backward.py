@@ -148,16 +148,21 @@ def ref_binary_focal(x, y, mask, gamma, weights, reduction):
     return per.sum() if reduction == "sum" else per.sum() / max(len(y), 1)
 
 
+def binary_inputs(seed):
+    """float64 logits (p == 1 and 0 in float64 at positions 0-3), 0/1 targets with a -100 at 5, a mask."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(40, generator=g, dtype=torch.float64) * 3
+    x[:4] = torch.tensor([40.0, -40.0, 800.0, -800.0], dtype=torch.float64)
+    y = (torch.rand(40, generator=g) < 0.3).long()
+    y[0], y[2], y[5] = 1, 0, -100
+    return x, y, torch.rand(40, generator=g) > 0.1
+
+
 @pytest.mark.parametrize("gamma,weights", [(2.0, None), (0.5, [0.7, 3.0]), (0.0, None)])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_binary_focal_loss_and_gradient_equal_autograd_of_the_plain_formula(gamma, weights, reduction):
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        x = torch.randn(40, generator=g, dtype=torch.float64) * 3
-        x[:4] = torch.tensor([40.0, -40.0, 800.0, -800.0], dtype=torch.float64)  # p == 1 / 0 in float64
-        y = (torch.rand(40, generator=g) < 0.3).long()
-        y[0], y[2], y[5] = 1, 0, -100
-        mask = torch.rand(40, generator=g) > 0.1
+        x, y, mask = binary_inputs(seed)
         loss = build_loss("fl", gamma=gamma, class_weights=weights, reduction=reduction)
         got, g_got = value_and_grad(lambda v: loss(v, y, mask), x)
         want, g_want = value_and_grad(lambda v: ref_binary_focal(v, y, mask, gamma, weights, reduction), x)
@@ -189,12 +194,7 @@ def ref_binary_dice(x, y, mask, kind, prm, reduction, ohem_ratio):
 @pytest.mark.parametrize("ohem", [0.0, 0.5])
 def test_binary_dice_loss_and_gradient_equal_autograd_of_the_plain_formula(kind, prm, reduction, ohem):
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        x = torch.randn(40, generator=g, dtype=torch.float64) * 3
-        x[:4] = torch.tensor([40.0, -40.0, 800.0, -800.0], dtype=torch.float64)  # p == 1 / 0 in float64
-        y = (torch.rand(40, generator=g) < 0.3).long()
-        y[0], y[2], y[5] = 1, 0, -100
-        mask = torch.rand(40, generator=g) > 0.1
+        x, y, mask = binary_inputs(seed)
         got, g_got = value_and_grad(lambda v: build_loss(kind, reduction=reduction, ohem_ratio=ohem, **prm)(v, y, mask), x)
         want, g_want = value_and_grad(
             lambda v: ref_binary_dice(v, y, mask, kind, dict(prm, alpha=prm.get("alpha", 0.0)), reduction, ohem), x)
