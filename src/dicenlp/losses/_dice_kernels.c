@@ -215,13 +215,13 @@ static void ohem_select(const float *restrict small, const float *restrict tf, i
                         int64_t c1, const int64_t *restrict ohem_k, float *restrict keep) {
     int64_t total = 0;
     for (int64_t c = c0; c < c1; c++) total += ohem_k[c];
-    float *heap_p = malloc((total > 0 ? total : 1) * sizeof(float));
-    int64_t *heap_row = malloc((total > 0 ? total : 1) * sizeof(int64_t)), *start = malloc((c1 - c0 + 1) * sizeof(int64_t));
+    float *heap_p = malloc((total + 1) * sizeof(float)); /* (+1: a spare slot, see the sift-down) */
+    int64_t *heap_row = malloc((total + 1) * sizeof(int64_t)), *start = malloc((c1 - c0 + 1) * sizeof(int64_t));
     const int ok = heap_p && heap_row && start; /* (out of memory: no negative kept) */
     if (ok) {
         start[0] = 0;
         for (int64_t c = c0; c < c1; c++) start[c - c0 + 1] = start[c - c0] + ohem_k[c];
-        for (int64_t h = 0; h < total; h++) heap_p[h] = -1.0f, heap_row[h] = -1; /* below every p: full heaps */
+        for (int64_t h = 0; h <= total; h++) heap_p[h] = -1.0f, heap_row[h] = -1; /* below every p: full heaps */
     }
     for (int64_t g = 0; g < G; g++) {
         const vf tv = load(tf + g * LANES);
@@ -241,8 +241,10 @@ static void ohem_select(const float *restrict small, const float *restrict tf, i
                 for (;;) {
                     int64_t child = 2 * h + 1;
                     if (child >= k) break;
-                    if (child + 1 < k && (hp[child + 1] < hp[child] || (hp[child + 1] == hp[child] && hr[child + 1] > hr[child])))
-                        child++;
+                    /* the smaller child, without branches (which one it is is unpredictable; hp has one spare
+                     * slot, so reading child + 1 = k is safe, and (child + 1 < k) masks it) */
+                    child += (child + 1 < k) & ((hp[child + 1] < hp[child]) |
+                                                ((hp[child + 1] == hp[child]) & (hr[child + 1] > hr[child])));
                     if (hp[child] > p[l] || (hp[child] == p[l] && hr[child] < row)) break;
                     hp[h] = hp[child], hr[h] = hr[child];
                     h = child;
