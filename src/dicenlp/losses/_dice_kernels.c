@@ -421,14 +421,14 @@ static uint32_t kth_largest(uint32_t *keys, int64_t n, int64_t k, int64_t *rank)
  * Returns the number kept. */
 static int64_t ohem_keep_binary(const float *p, const float *y, int64_t n, float ratio, uint32_t *keys,
                                 float *keep) {
-    int64_t n_pos = 0, n_neg = 0;
+    int64_t n_neg = 0;
     for (int64_t i = 0; i < n; i++) { /* a negative's key: p's bits + 1 (p >= 0: monotone, and above 0) */
         uint32_t bits_p;
         memcpy(&bits_p, p + i, sizeof bits_p);
         keys[n_neg] = bits_p + 1u; /* (branch-free: kept only for a negative) */
         n_neg += y[i] <= 0.5f;
     }
-    n_pos = n - n_neg;
+    const int64_t n_pos = n - n_neg;
     const int64_t want = (int64_t)((double)n_pos * ratio + 1e-9); /* (+1e-9: floor(0.29 * 100) = 29, as _ohem.py) */
     const int64_t k = want < n_neg ? want : n_neg;
     int64_t ties = 0;
