@@ -1,7 +1,8 @@
 """Where dicenlp caches derived files, and the tokenizer part of a feature-cache key.
 
-``CACHE_ROOT`` is ``$DICENLP_CACHE`` or ``~/.cache/dicenlp``: tokenised features (``features/<kind>/``) and the
-tiny offline models (``tiny-models/``) live there; deleting it only costs re-tokenising.
+``CACHE_ROOT`` is ``$DICENLP_CACHE`` or ``~/.cache/dicenlp``: tokenised features (``features/<kind>/``), the
+tiny offline models (``tiny-models/``) and the compiled CPU loss kernels (``kernels/``) live there; deleting
+it only costs re-tokenising and rebuilding.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ import json
 import os
 from pathlib import Path
 
-CACHE_ROOT = Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp"))
+
+def cache_root() -> Path:
+    """``$DICENLP_CACHE`` or ``~/.cache/dicenlp``, read when called."""
+    return Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp"))
+
+
+CACHE_ROOT = cache_root()
 FEATURE_CACHE = CACHE_ROOT / "features"
 
 

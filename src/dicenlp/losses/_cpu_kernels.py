@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from dicenlp.data.cache import cache_root
+
 SOURCE = Path(__file__).with_name("_dice_kernels.c")
 
 # Per torch's CPU capability: the -march flags and the rows per vector (x86-64 levels: v4 = AVX-512, 16 floats;
@@ -47,10 +49,6 @@ def vector_target() -> tuple[list[str], int] | None:
     if platform.machine() not in ("x86_64", "AMD64"):
         return None
     return TARGETS.get(torch.backends.cpu.get_cpu_capability())
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("DICENLP_CACHE", Path.home() / ".cache" / "dicenlp")) / "kernels"
 
 
 def _compile(compiler: str, flags: list[str], path: Path) -> None:
@@ -78,7 +76,7 @@ def kernels() -> ctypes.CDLL | None:
     march, lanes = target
     flags = ["-O3", "-fopenmp", "-Wno-psabi", *march, f"-DLANES={lanes}"]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags, platform.machine()]).encode()).hexdigest()
-    path = _cache_dir() / f"dice_{key[:16]}.so"
+    path = cache_root() / "kernels" / f"dice_{key[:16]}.so"
     try:
         if not path.exists():
             _compile(compiler, flags, path)
