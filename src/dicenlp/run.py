@@ -3,6 +3,8 @@
 ``run(cfg)`` = Accelerator + seed → task → tokenizer/encoder → loss → model → ``trainer.fit`` → files:
 
     <run_dir>/config.yaml             the resolved config (written first)
+    <run_dir>/metrics.jsonl           training loss, LR and dev metrics per step, as they are logged
+    <run_dir>/curves.png              those curves, drawn at the end
     <run_dir>/predictions_<split>.json dev (best checkpoint) and test predictions
     <run_dir>/<split>/<name>           task-specific files (e.g. SQuAD's predictions.json, null_odds.json)
     <run_dir>/checkpoint/              best weights with save_pretrained (trainer.save_checkpoint=true)
@@ -22,6 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dicenlp.curves import CURVES_FILE, METRICS_FILE, MetricsFile, plot_run, read_metrics
 from dicenlp.files import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,15 @@ def build_loss_from_config(loss_cfg: dict[str, Any], task):
     return build_loss(params)
 
 
+def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
+    """``curves.png`` from the run's ``metrics.jsonl``. The figure is a view: a plotting failure is logged, not
+    raised, so that it never costs a finished run its results.json (the numbers stay in metrics.jsonl)."""
+    try:
+        plot_run(read_metrics(output_dir / METRICS_FILE), output_dir / CURVES_FILE, title, primary_metric)
+    except Exception as err:  # noqa: BLE001  (see the docstring)
+        log.warning("could not draw %s: %s", output_dir / CURVES_FILE, err)
+
+
 def _reset_accelerate_state() -> None:
     """Accelerate keeps one process-wide state and refuses a second ``Accelerator`` with another mixed
     precision. Several runs in one process (Hydra multirun, notebooks, tests) each start from a clean state;
@@ -88,7 +100,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
 
     from dicenlp.models.backbone import load_backbone
     from dicenlp.tasks import build_task
-    from dicenlp.tracking import Tracker, make_tracker
+    from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
@@ -109,7 +121,8 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     is_main = accelerator.is_main_process
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "results.json").unlink(missing_ok=True)  # a stale file must not look like this run's
+        for stale in ("results.json", METRICS_FILE, CURVES_FILE):  # an earlier run's files must not look like this one's
+            (output_dir / stale).unlink(missing_ok=True)
         write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
 
     seed = int(config["seed"])
@@ -123,8 +136,9 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     loss_fn = build_loss_from_config(loss_cfg, task)
     model = task.build_model(encoder, loss_cfg["name"])
 
-    tracker = (make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
-                            model=model_cfg["name"], seed=seed, directory=str(output_dir))
+    tracker = (Trackers(MetricsFile(output_dir / METRICS_FILE),
+                        make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
+                                     model=model_cfg["name"], seed=seed, directory=str(output_dir)))
                if is_main else Tracker())
     ok = False
     try:
@@ -148,6 +162,8 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
                     write_json_atomic(output_dir / split / name, content)
             if trainer_cfg.save_checkpoint:
                 accelerator.unwrap_model(model).save_pretrained(output_dir / "checkpoint", tokenizer=tokenizer)
+            draw_curves(output_dir, f"{task_cfg['name']} × {loss_cfg['name']} × {model_cfg['name']} (seed {seed})",
+                        task.primary_metric)
             tracker.summary({**{f"dev/{k}": v for k, v in (fitted.dev or {}).items()},
                              **{f"test/{k}": v for k, v in (fitted.test or {}).items()},
                              "best_step": fitted.best_step, "train_time_s": fitted.train_time_s})

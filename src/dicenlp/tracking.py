@@ -39,6 +39,25 @@ class Tracker:
         pass
 
 
+class Trackers(Tracker):
+    """Several trackers as one (every run's metrics file, plus W&B when chosen)."""
+
+    def __init__(self, *trackers: Tracker):
+        self.trackers = trackers
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        for tracker in self.trackers:
+            tracker.log(metrics, step)
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        for tracker in self.trackers:
+            tracker.summary(values)
+
+    def finish(self, ok: bool) -> None:
+        for tracker in self.trackers:
+            tracker.finish(ok)
+
+
 class WandbTracker(Tracker):
     """A real ``wandb`` run: flattened config, per-step train/dev metrics, test metrics in the summary."""
 

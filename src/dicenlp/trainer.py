@@ -174,7 +174,8 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
     """Train ``model`` on ``task``'s train split, select on dev, evaluate the best weights on test.
 
     ``log_metrics(metrics, step)`` receives train loss / LR every ``log_every`` steps and dev metrics at
-    every evaluation (on the main process only; wire it to a tracker). Returns a ``FitResult``.
+    every evaluation (on the main process only; wire it to a tracker); the progress bar shows the running loss
+    and the last and best dev metric. Returns a ``FitResult``.
     """
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(task.datasets["train"], batch_size=cfg.batch_size, shuffle=True,
@@ -199,6 +200,7 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
     best_metric, best_step, best_state, best_dev = -math.inf, 0, None, None  # best_dev: the dev EvalResult
     step, seen_examples, running_loss, running_count = 0, 0, 0.0, 0
     progress = tqdm(total=total_steps, desc=f"train {task.name}", disable=not accelerator.is_local_main_process)
+    postfix: dict[str, str] = {}
     model.train()
     start = time.perf_counter()
 
@@ -211,7 +213,10 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
             best_metric, best_step, best_dev = metric, step, result
             unwrapped = accelerator.unwrap_model(model)
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in unwrapped.state_dict().items()}
-        progress.set_postfix({f"dev_{task.primary_metric}": f"{metric:.2f}", "best": f"{best_metric:.2f}"})
+        log.info("step %d: dev %s %.2f (best %.2f at step %d)", step, task.primary_metric, metric, best_metric,
+                 best_step)
+        postfix.update({f"dev_{task.primary_metric}": f"{metric:.2f}", "best": f"{best_metric:.2f}"})
+        progress.set_postfix(postfix)
 
     while step < total_steps:
         for batch in train_loader:
@@ -234,8 +239,11 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
             step += 1
             progress.update(1)
             if step % cfg.log_every == 0 or step == total_steps:
-                log_metrics({"train/loss": running_loss / running_count,
+                mean_loss = running_loss / running_count
+                log_metrics({"train/loss": mean_loss,
                              "train/lr": scheduler.get_last_lr()[0], "train/epoch": step / steps_per_epoch}, step)
+                postfix["loss"] = f"{mean_loss:.4f}"  # the running loss on the console: a plateau shows at once
+                progress.set_postfix(postfix)
                 running_loss, running_count = 0.0, 0
             if step % every == 0 or step == total_steps:
                 run_dev()
