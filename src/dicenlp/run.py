@@ -86,12 +86,17 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
+    from dicenlp.experiments import cell_of, finished_result
     from dicenlp.models.backbone import load_backbone
     from dicenlp.tasks import build_task
     from dicenlp.tracking import Tracker, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if config.get("skip_done") and (done := finished_result(config["output_dir"], config)) is not None:
+        log.info("done already: %s/results.json (same config); not training again", config["output_dir"])
+        return done
+    table_cell = cell_of(config)  # (table, cell) of a paper-table run, else None
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
     _reset_accelerate_state()
     accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
@@ -137,7 +142,11 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
             "dev": fitted.dev, "test": fitted.test, "best_step": fitted.best_step, "total_steps": fitted.total_steps,
             "train_time_s": round(fitted.train_time_s, 3), "examples_per_s": round(fitted.examples_per_s, 3),
             "num_processes": accelerator.num_processes, "mixed_precision": trainer_cfg.mixed_precision,
-            "git_commit": git_commit(), "paper": config.get("paper"), "output_dir": str(output_dir),
+            "git_commit": git_commit(), "output_dir": str(output_dir),
+            # which paper-table cell and scale this run is (dicenlp.experiments; tables read these keys)
+            "table": table_cell[0].name if table_cell else None, "cell": table_cell[1].name if table_cell else None,
+            "scale": (config.get("scale") or {}).get("name"), "paper": table_cell[1].paper if table_cell else None,
+            "data": task.data_sizes, "data_split_off": task.split_from,  # examples used per split, and from where
             "config": config,
         }
         if is_main:
