@@ -182,10 +182,11 @@ def cell_of(config: Mapping[str, Any]) -> tuple[TableSpec, CellSpec] | None:
     return table, table.cell(values)
 
 
-def _what_it_computes(config: Mapping[str, Any]) -> Any:
-    """The config without RUN_PLACE_KEYS, as results.json stores it (a JSON round trip: tuples become lists,
-    keys strings)."""
-    return json.loads(json.dumps({k: v for k, v in config.items() if k not in RUN_PLACE_KEYS}, default=str))
+def comparable(config: Mapping[str, Any], ignore: Sequence[str] = ()) -> Any:
+    """What a config computes, comparable with ``==``: without RUN_PLACE_KEYS (and ``ignore``), as results.json
+    stores it (a JSON round trip: tuples become lists, keys strings)."""
+    skip = set(RUN_PLACE_KEYS) | set(ignore)
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in skip}, default=str))
 
 
 def finished_result(run_dir: str | Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -197,7 +198,7 @@ def finished_result(run_dir: str | Path, config: Mapping[str, Any]) -> dict[str,
     if not path.is_file():
         return None
     result = json.loads(path.read_text(encoding="utf-8"))
-    return result if _what_it_computes(result.get("config") or {}) == _what_it_computes(config) else None
+    return result if comparable(result.get("config") or {}) == comparable(config) else None
 
 
-__all__ = ["CellSpec", "SCALES", "TableSpec", "cell_of", "finished_result", "load_table", "table_names"]
+__all__ = ["CellSpec", "SCALES", "TableSpec", "cell_of", "comparable", "finished_result", "load_table", "table_names"]

@@ -72,6 +72,18 @@ def _reset_accelerate_state() -> None:
     GradientState._reset_state()
 
 
+def _distributed_env_from_submitit() -> None:
+    """A submitit job with several tasks (SLURM ``hydra.launcher.tasks_per_node=<GPUs>``) runs this function once
+    per task: export the ``torch.distributed`` variables (RANK, WORLD_SIZE, MASTER_ADDR, ...) that Accelerate
+    reads, so that the tasks form one data-parallel run, as under ``accelerate launch``."""
+    if "WORLD_SIZE" in os.environ or not os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    import submitit
+
+    if submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def _no_accelerator() -> bool:
     """True on CPU-only machines. Accelerate needs ``cpu=True`` there to treat ``accelerate launch`` /
     ``torchrun`` workers as one MULTI_CPU (gloo) job instead of N independent single-process runs."""
@@ -98,6 +110,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
         return done
     table_cell = cell_of(config)  # (table, cell) of a paper-table run, else None
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
+    _distributed_env_from_submitit()
     _reset_accelerate_state()
     accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
                               gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
