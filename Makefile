@@ -3,7 +3,8 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_VERSION ?= 2.13.0
 # make reproduce-<t> [SCALE=paper|mini|smoke] [SEEDS="1 2 3"] [DATASETS=conll03] [OVERRIDES="trainer.lr=2e-5 ..."]
-#                   [LAUNCHER="accelerate launch --num_processes 4"] [SLURM=1] [MINI_MODEL=/local/model/dir]
+#                   [LAUNCHER="accelerate launch --num_processes 4"] [SLURM=1 | HYDRA_LAUNCHER=submitit_local]
+#                   [MINI_MODEL=/local/model/dir] [DRY_RUN=1]
 #                   [RUNS_DIR=outputs/reproduce] [TABLES_DIR=docs/results]
 SCALE ?= paper
 SEEDS ?= 42
@@ -11,13 +12,16 @@ DATASETS ?=
 OVERRIDES ?=
 LAUNCHER ?=
 SLURM ?=
+HYDRA_LAUNCHER ?=
+DRY_RUN ?=
 MINI_MODEL ?=
 RUNS_DIR ?= outputs/reproduce
 TABLES_DIR ?= docs/results
 REPRODUCE = $(if $(MINI_MODEL),DICENLP_MINI_MODEL="$(MINI_MODEL)" )$(PYTHON) scripts/reproduce.py
 REPRODUCE_OPTIONS = --scale $(SCALE) --seeds $(SEEDS) $(if $(DATASETS),--datasets $(DATASETS)) \
                     --runs-root $(RUNS_DIR) --tables-root $(TABLES_DIR) \
-                    $(if $(LAUNCHER),--launcher "$(LAUNCHER)") $(if $(SLURM),--slurm) -- $(OVERRIDES)
+                    $(if $(LAUNCHER),--launcher "$(LAUNCHER)") $(if $(SLURM),--slurm) \
+                    $(if $(HYDRA_LAUNCHER),--hydra-launcher $(HYDRA_LAUNCHER)) $(if $(DRY_RUN),--dry-run) -- $(OVERRIDES)
 
 .PHONY: help install test test-slow demo data tables bench figures \
         reproduce-pos reproduce-ner reproduce-mrc reproduce-pi reproduce-qqp-study reproduce-sst reproduce-tversky

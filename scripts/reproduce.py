@@ -236,6 +236,10 @@ def reproduce(args: argparse.Namespace, spec: TableSpec, cells: list[CellSpec]) 
         return 2
 
     if args.hydra_launcher:
+        if all(finished_result(run_dir, config_of(cell, seed, run_dir)) for cell, seed, run_dir in jobs):
+            print(f"reproduce {table} ({args.scale}): all {len(jobs)} cells × seeds are done already; nothing submitted")
+            show_table(args, table, command)
+            return 0
         sweep = sweep_command(args, spec, cells)
         print(f"reproduce {table} ({args.scale}): {len(jobs)} jobs through hydra/launcher={args.hydra_launcher} "
               f"(those already done return at once)\n{shlex.join(sweep)}", flush=True)
