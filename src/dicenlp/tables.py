@@ -341,7 +341,7 @@ def random_model_note(results: Iterable[dict[str, Any]]) -> str | None:
     tiny = sorted({str(r["model"]) for r in results if str(r.get("model", "")).startswith("tiny-")})
     if not tiny:
         return None
-    return (f"Note: these runs use a tiny random model ({', '.join(tiny)}) for a few steps on small samples. They "
+    return (f"Note: these runs use a tiny randomly initialised model ({', '.join(tiny)}) on small samples. They "
             f"check that every loss trains end to end; their differences say nothing about which loss is better. "
             f"To see the paper's claim on a CPU, run a table at the mini scale, e.g. `make reproduce-ner SCALE=mini` "
             f"(docs/reproduction.md).")
