@@ -38,10 +38,10 @@ def plot_table(table: TableRuns, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metric = table.spec.primary
-    cells = [c for c in table.cells if c.ours(metric, table.spec.split)]
+    cells = [c for c in table.cells if c.ours(metric)]
     paper = [(c.spec.paper or {}).get(metric) for c in cells]
     paper = [float("nan") if v is None else v for v in paper]
-    ours = [c.ours(metric, table.spec.split) for c in cells]
+    ours = [c.ours(metric) for c in cells]
     x = range(len(cells))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(cells)), 4.5))
     ax.bar([i - 0.2 for i in x], paper, width=0.4, label="paper", color="#9e9e9e")

@@ -170,11 +170,12 @@ class CellRuns:
 
     spec: CellSpec
     runs: list[dict[str, Any]] = field(default_factory=list)
+    split: str | None = None  # the split reported: the table's, or dev for a dataset without that split (QQP)
     stale: int = 0  # older runs of this cell made with another config, left out
     comparison: Comparison | str | None = None  # vs the reference loss; a str says why there is none
 
-    def ours(self, metric: str, split: str | None) -> tuple[float, float, int] | None:
-        values = [run_metrics(r, split)[1][metric] for r in self.runs if metric in run_metrics(r, split)[1]]
+    def ours(self, metric: str) -> tuple[float, float, int] | None:
+        values = [run_metrics(r, self.split)[1][metric] for r in self.runs if metric in run_metrics(r, self.split)[1]]
         if not values:
             return None
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)
@@ -207,6 +208,8 @@ def collect(spec: TableSpec, results: Iterable[dict[str, Any]], scale: str = "pa
         newest = comparable(cell.runs[-1]["config"], ignore=("seed",))
         kept = [r for r in cell.runs if comparable(r["config"], ignore=("seed",)) == newest]
         cell.stale, cell.runs = len(cell.runs) - len(kept), kept
+        # a dataset that lacks the table's split (GLUE's QQP has no labeled test) is reported on its own split
+        cell.split = spec.split if not spec.split or any(r.get(spec.split) for r in kept) else run_metrics(kept[-1])[0]
     grid_order = [c.name for c in spec.cells(scale)]
     datasets = {c.spec.dataset for c in by_cell.values()}
     cells = [by_cell.get(c.name) or CellRuns(c) for c in spec.cells(scale) if c.dataset in datasets]
@@ -229,14 +232,17 @@ def add_comparisons(table: TableRuns) -> None:
         if ref is None or not ref.runs:
             cell.comparison = "no CE runs"
             continue
-        scores = [[example_scores(r, spec.split or run_metrics(r)[0], metric) for r in c.runs] for c in (cell, ref)]
+        if cell.split != ref.split:
+            cell.comparison = "CE reports another split"
+            continue
+        scores = [[example_scores(r, cell.split or run_metrics(r)[0], metric) for r in c.runs] for c in (cell, ref)]
         if any(s is None for group in scores for s in group):
             cell.comparison = "no per-example scores"
             continue
         if len({s.key for group in scores for s in group}) > 1:
             cell.comparison = "runs scored different examples"
             continue
-        reported = [run_metrics(r, spec.split)[1].get(metric) for r in cell.runs + ref.runs]
+        reported = [run_metrics(r, cell.split)[1].get(metric) for r in cell.runs + ref.runs]
         recomputed = [s.metric(None, metric) for group in scores for s in group]
         if any(r is None or abs(r - s) > 0.01 for r, s in zip(reported, recomputed)):
             cell.comparison = "predictions do not reproduce the metric"
@@ -297,14 +303,15 @@ def table_markdown(table: TableRuns) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cell in table.cells:
         paper = cell.spec.paper or {}
-        ours = [cell.ours(m, spec.split) for m in metrics]
+        ours = [cell.ours(m) for m in metrics]
         last, printed = ours[-1], paper.get(primary)
         delta_paper = f"{last[0] - printed:+.2f}" if last and printed is not None else "–"
         is_ref = cell.spec.values.get("loss") == REFERENCE_LOSS
         comparison = cell.comparison
         delta_ce = f"{comparison.delta:+.2f}" if isinstance(comparison, Comparison) else "–"
         lines.append("| " + " | ".join(
-            [spec.label(cell.spec.dataset), cell.spec.row] + [_fmt(paper.get(m)) for m in metrics]
+            [spec.label(cell.spec.dataset) + (f" ({cell.split})" if cell.runs and cell.split != spec.split else ""),
+             cell.spec.row] + [_fmt(paper.get(m)) for m in metrics]
             + [_fmt(*o) if o else f"no {spec.split} split" if cell.runs else "not run" for o in ours]
             + [delta_paper, delta_ce, _p(comparison, is_ref) if cell.runs and "loss" in spec.grid else "–",
                str(len(cell.runs))]) + " |")
