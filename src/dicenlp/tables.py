@@ -201,8 +201,8 @@ def collect(spec: TableSpec, results: Iterable[dict[str, Any]], scale: str = "pa
         if result.get("table") != spec.name or (result.get("scale") or "paper") != scale:
             continue
         found = cell_of(result.get("config") or {})
-        cell = spec.cell(found[1].values) if found else None
-        if cell is not None:
+        if found and list(found[1].values) == list(spec.grid):  # labels and printed numbers: today's table file
+            cell = spec.cell(found[1].values)
             by_cell.setdefault(cell.name, CellRuns(cell)).runs.append(result)
     for cell in by_cell.values():  # seeds of the newest config only (a rerun with other overrides replaces it)
         newest = comparable(cell.runs[-1]["config"], ignore=("seed",))
