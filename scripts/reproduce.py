@@ -21,7 +21,6 @@ The table goes to docs/results/<scale>/<table>.md and .png (scripts/make_tables.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
@@ -124,9 +123,10 @@ def missing(configs: list[dict], scale: str, need_gpu: bool) -> list[str]:
 
 def encoder_problem(name_or_path: str, scale: str) -> list[str]:
     """An encoder given by Hub name that is not in the local cache, with the Hub switched off."""
-    if name_or_path.startswith("tiny-") or Path(name_or_path).is_dir() or not os.environ.get("HF_HUB_OFFLINE"):
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if name_or_path.startswith("tiny-") or Path(name_or_path).is_dir() or not constants.HF_HUB_OFFLINE:
         return []
-    from huggingface_hub import try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
         return []
