@@ -12,7 +12,7 @@ from conftest import CONFIG_DIR
 TASKS = sorted(p.stem for p in (CONFIG_DIR / "task").glob("*.yaml") if not p.stem.startswith("_"))
 LOSSES = sorted(p.stem for p in (CONFIG_DIR / "loss").glob("*.yaml"))
 CELLS = sorted(str(p.relative_to(CONFIG_DIR / "experiment").with_suffix(""))
-               for p in (CONFIG_DIR / "experiment").rglob("*.yaml"))
+               for p in (CONFIG_DIR / "experiment").glob("*/*.yaml"))  # provisional: table files have no cells
 
 
 @pytest.mark.parametrize("task", TASKS)

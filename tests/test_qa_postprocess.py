@@ -183,12 +183,16 @@ def test_evaluate_qa_scores_and_files():
     result = evaluate_qa(examples, arrays, s, e, version_2=True)
     assert result.metrics["em"] == 100.0 and result.metrics["f1"] == 100.0
     assert result.metrics["has_ans_total"] == 1 and result.metrics["no_ans_total"] == 1
-    assert result.predictions == {"a": "Normandy", "b": ""}
+    assert result.extra_files["predictions.json"] == {"a": "Normandy", "b": ""}
+    # per question: the answer and its official EM / F1 (the tables' bootstrap rescoring)
+    assert result.predictions == [{"id": "a", "prediction": "Normandy", "em": 1.0, "f1": 1.0},
+                                  {"id": "b", "prediction": "", "em": 1.0, "f1": 1.0}]
     assert set(result.extra_files) == {"predictions.json", "nbest_predictions.json", "null_odds.json"}
     assert result.extra_files["null_odds.json"] == {"a": pytest.approx(-10.0), "b": pytest.approx(6.0)}
     # a fixed threshold above b's odds answers b with its span
     fixed = evaluate_qa(examples, arrays, s, e, version_2=True, null_threshold=7.0)
-    assert fixed.predictions["b"] == "Rollo" and fixed.metrics["em"] == 50.0
+    assert fixed.extra_files["predictions.json"]["b"] == "Rollo" and fixed.metrics["em"] == 50.0
+    assert [p["em"] for p in fixed.predictions] == [1.0, 0.0]
     v1 = evaluate_qa(examples[:1], {k: v[:1] for k, v in arrays.items()}, s[:1], e[:1], version_2=False)
     assert v1.metrics == {"em": 100.0, "f1": 100.0, "total": 1}
     assert set(v1.extra_files) == {"predictions.json", "nbest_predictions.json"}

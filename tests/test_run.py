@@ -127,7 +127,7 @@ def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeyp
         elif kind == "summary":
             summary.update({_key(item): json.loads(item.value_json) for item in record.summary.update})
     assert run_info.run_group == "sample_pos-tiny-bert-fl"
-    assert {"task:sample_pos", "loss:fl", "model:tiny-bert"} <= set(run_info.tags)
+    assert {"task:sample_pos", "loss:fl", "model:tiny-bert", "scale:paper"} <= set(run_info.tags)
     config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
     assert config["loss.name"] == "fl" and config["trainer.max_steps"] == 4 and "task.params.data_dir" in config
     assert {"train/loss", "train/lr", "dev/f1"} <= history_keys

@@ -84,6 +84,18 @@ def _reset_accelerate_state() -> None:
     GradientState._reset_state()
 
 
+def _distributed_env_from_submitit() -> None:
+    """A submitit job with several tasks (SLURM ``hydra.launcher.tasks_per_node=<GPUs>``) runs this function once
+    per task: export the ``torch.distributed`` variables (RANK, WORLD_SIZE, MASTER_ADDR, ...) that Accelerate
+    reads, so that the tasks form one data-parallel run, as under ``accelerate launch``."""
+    if "WORLD_SIZE" in os.environ or not os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    import submitit
+
+    if submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def _no_accelerator() -> bool:
     """True on CPU-only machines. Accelerate needs ``cpu=True`` there to treat ``accelerate launch`` /
     ``torchrun`` workers as one MULTI_CPU (gloo) job instead of N independent single-process runs."""
@@ -98,13 +110,19 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
+    from dicenlp.experiments import cell_of, finished_result
     from dicenlp.models.backbone import load_backbone
     from dicenlp.tasks import build_task
     from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if config.get("skip_done") and (done := finished_result(config["output_dir"], config)) is not None:
+        log.info("done already: %s/results.json (same config); not training again", config["output_dir"])
+        return done
+    table_cell = cell_of(config)  # (table, cell) of a paper-table run, else None
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
+    _distributed_env_from_submitit()
     _reset_accelerate_state()
     accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
                               gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
@@ -151,7 +169,11 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
             "dev": fitted.dev, "test": fitted.test, "best_step": fitted.best_step, "total_steps": fitted.total_steps,
             "train_time_s": round(fitted.train_time_s, 3), "examples_per_s": round(fitted.examples_per_s, 3),
             "num_processes": accelerator.num_processes, "mixed_precision": trainer_cfg.mixed_precision,
-            "git_commit": git_commit(), "paper": config.get("paper"), "output_dir": str(output_dir),
+            "git_commit": git_commit(), "output_dir": str(output_dir),
+            # which paper-table cell and scale this run is (dicenlp.experiments; tables read these keys)
+            "table": table_cell[0].name if table_cell else None, "cell": table_cell[1].name if table_cell else None,
+            "scale": (config.get("scale") or {}).get("name"), "paper": table_cell[1].paper if table_cell else None,
+            "data": task.data_sizes, "data_split_off": task.split_from,  # examples used per split, and from where
             "config": config,
         }
         if is_main:

@@ -93,8 +93,11 @@ def make_tracker(logger_cfg: Mapping[str, Any] | None, *, config: Mapping[str, A
     if kind != "wandb":
         raise ValueError(f"unknown logger {kind!r}; expected none or wandb")
     model_short = model.rstrip("/").split("/")[-1]
-    group = logger_cfg.get("group") or f"{task}-{model_short}-{loss}"
+    scale = (config.get("scale") or {}).get("name") or "paper"
+    # a mini or smoke run never lands in the group of the paper-scale runs of its cell
+    group = logger_cfg.get("group") or f"{task}-{model_short}-{loss}" + ("" if scale == "paper" else f"-{scale}")
     return WandbTracker(project=logger_cfg.get("project") or "dicenlp", entity=logger_cfg.get("entity"),
                         mode=logger_cfg.get("mode"), group=group, name=f"{group}-seed{seed}",
-                        tags=[f"task:{task}", f"loss:{loss}", f"model:{model_short}", *logger_cfg.get("tags", [])],
+                        tags=[f"task:{task}", f"loss:{loss}", f"model:{model_short}", f"scale:{scale}",
+                              *logger_cfg.get("tags", [])],
                         config=config, directory=directory)

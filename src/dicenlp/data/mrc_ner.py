@@ -24,7 +24,6 @@ dev set, so ``dev_ratio`` splits train 9:1 with a fixed seed, as the paper did (
 from __future__ import annotations
 
 import json
-import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,16 +379,14 @@ def hub_available(names: str | Sequence[str]) -> str | None:
 def split_train_dev(sentences: Sequence[NerSentence], dev_ratio: float = 0.1,
                     seed: int = 42) -> tuple[list[NerSentence], list[NerSentence]]:
     """Random train/dev split (``dev_ratio`` of the sentences to dev), reproducible for a given seed and
-    independent of the training seed; both parts keep file order."""
+    independent of the training seed; both parts keep file order (``dicenlp.data.subsets``, as every task's
+    ``split_off``)."""
+    from dicenlp.data.subsets import DataPlan
+
     if not 0 < dev_ratio < 1:
         raise ValueError(f"dev_ratio must be in (0, 1), got {dev_ratio}")
-    n = len(sentences)
-    n_dev = max(1, round(n * dev_ratio))
-    if n_dev >= n:
-        raise ValueError(f"cannot split {n} sentences into train and dev with dev_ratio={dev_ratio}")
-    dev_idx = set(random.Random(seed).sample(range(n), n_dev))
-    return ([s for i, s in enumerate(sentences) if i not in dev_idx],
-            [s for i, s in enumerate(sentences) if i in dev_idx])
+    splits, _ = DataPlan(split_off={"dev": ("train", dev_ratio)}, seed=seed).apply({"train": list(sentences)})
+    return splits["train"], splits["dev"]
 
 
 def find_split_file(data_dir: Path, split: str, candidates: Sequence[str]) -> Path | None:
@@ -427,7 +424,7 @@ def detect_format(data_dir: str | Path) -> str:
 def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: str = "en", scheme: str = "auto",
                     label_map: Mapping[str, str] | None = None, dev_ratio: float | None = None,
                     split_seed: int = 42, hub_name: str | Sequence[str] | None = None, strict: bool = False,
-                    files: Mapping[str, str] | None = None) -> dict[str, list[NerSentence]]:
+                    files: Mapping[str, str] | None = None, require_dev: bool = True) -> dict[str, list[NerSentence]]:
     """Read train/dev/test sentences of one dataset.
 
     Args:
@@ -435,6 +432,8 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
             when ``hub_name`` is given), ``mrc_json``, ``column``, ``slash`` (MSRA word/tag lines) or ``hub``.
         files: explicit file names per split (relative to ``data_dir``), overriding the usual names.
         dev_ratio: when there is no dev file (MSRA), split train with this ratio and ``split_seed``.
+        require_dev: without a dev file and ``dev_ratio``, raise (False: return the splits there are; the task
+            then splits one off with its ``split_off`` param).
     """
     data_dir = Path(data_dir)
     fmt = data_format
@@ -474,7 +473,7 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
                 splits[split] = read_tagged_file(path, scheme=scheme, label_map=label_map, strict=strict)
     if "train" not in splits:
         raise FileNotFoundError(f"no training file found in {data_dir} (format {fmt})")
-    if "dev" not in splits:
+    if "dev" not in splits and (dev_ratio or require_dev):
         if not dev_ratio:
             raise FileNotFoundError(f"no dev file in {data_dir}; set dev_ratio (e.g. 0.1) to split train 9:1")
         splits["train"], splits["dev"] = split_train_dev(splits["train"], dev_ratio, split_seed)

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dicenlp.data.subsets import SPLITS, DataPlan
+
 #: Value the trainer pads eval tensors with along dim 1 (chosen to be an impossible label and a very
 #: negative logit at once).
 EVAL_PAD_VALUE = -100
@@ -84,13 +86,33 @@ class Task(abc.ABC):
         primary_metric: key of ``EvalResult.metrics`` that selects the best checkpoint (higher is better).
         datasets: after ``setup``, ``{split: torch Dataset}`` of features (``"train"``, ``"dev"``, and
             ``"test"`` when the dataset has one), each item a dict with a ``feature_index``.
+        data_sizes: after ``setup``, the number of *examples* (sentences, questions, pairs) used per split,
+            after split-offs and caps (``results.json: data``); split_from: ``{split: source}`` of split-offs.
+
+    Every task takes the data-plan params ``max_examples``, ``split_off`` and ``split_seed``
+    (``dicenlp.data.subsets``) and applies them with ``plan_splits`` right after reading its splits.
     """
 
     name: str = "task"
     primary_metric: str = "f1"
 
-    def __init__(self) -> None:
+    def __init__(self, max_examples: Mapping[str, int] | None = None, split_off: Mapping[str, Any] | None = None,
+                 split_seed: int = 42) -> None:
         self.datasets: dict[str, Any] = {}
+        self.data_plan = DataPlan.from_params(max_examples, split_off, split_seed)
+        self.data_sizes: dict[str, int] = {}
+        self.split_from: dict[str, str] = {}
+
+    def plan_splits(self, splits: dict[str, Any], group_keys=None) -> dict[str, Any]:
+        """Apply the split-offs and caps of ``self.data_plan`` to the splits as read and record the sizes used.
+        ``group_keys(examples) -> [key per example]`` keeps examples that belong together in one split."""
+        splits, self.split_from = self.data_plan.apply(splits, group_keys, self.name)
+        missing = [s for s in ("train", "dev") if s not in splits]
+        if missing:
+            raise FileNotFoundError(f"task {self.name!r}: no {' and no '.join(missing)} split; add the file, or split "
+                                    f"one off another with task.params.split_off (docs/reproduction.md)")
+        self.data_sizes = {s: len(splits[s]) for s in SPLITS if s in splits}
+        return splits
 
     # ----------------------------------------------------------------- data
     def check_data(self) -> None:

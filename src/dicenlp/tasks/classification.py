@@ -129,7 +129,8 @@ class ClassificationTask(Task):
         min_mention_count: lexicon threshold of the augmentation (``dicenlp.data.qqp_augment``).
         on_bad_row: ``error`` (default) or ``skip`` rows with a missing/extra column or a bad label.
         require_test: ``check_data`` also demands a labeled test split (set by the paper cells reported on test).
-        max_train_examples, max_eval_examples: keep only the first N examples (smoke runs); None = all.
+        max_examples, split_off, split_seed: caps and split-offs of the examples (``dicenlp.data.subsets``),
+            applied to the splits as read, before the Table 8 variant is built from train.
         cache_dir: tokenised-feature cache (default ``$DICENLP_CACHE/features`` or ``~/.cache/dicenlp/features``).
         dropout: the head's dropout (None = the encoder's hidden dropout).
         name: the run's task name (defaults to ``dataset``).
@@ -138,10 +139,10 @@ class ClassificationTask(Task):
     def __init__(self, dataset: str = "mrpc", data_dir: str | None = None, source: str = "auto",
                  max_length: int = 128, primary_metric: str | None = None, variant: str = "original",
                  variant_seed: int = 0, min_mention_count: int = 2, on_bad_row: str = "error",
-                 require_test: bool = False, max_train_examples: int | None = None,
-                 max_eval_examples: int | None = None,
-                 cache_dir: str | None = None, dropout: float | None = None, name: str | None = None) -> None:
-        super().__init__()
+                 require_test: bool = False, cache_dir: str | None = None, dropout: float | None = None,
+                 name: str | None = None, max_examples: Mapping[str, int] | None = None,
+                 split_off: Mapping[str, Any] | None = None, split_seed: int = 42) -> None:
+        super().__init__(max_examples, split_off, split_seed)
         if dataset not in DATASETS:
             raise ValueError(f"unknown classification dataset {dataset!r}; expected one of {sorted(DATASETS)}")
         if source not in SOURCES:
@@ -162,8 +163,8 @@ class ClassificationTask(Task):
         self.primary_metric = primary_metric or ("f1" if self.num_labels == 2 and self.pair else "accuracy")
         self.variant, self.variant_seed, self.min_mention_count = variant, int(variant_seed), int(min_mention_count)
         self.on_bad_row = on_bad_row
-        self.require_test = bool(require_test)
-        self.max_train_examples, self.max_eval_examples = max_train_examples, max_eval_examples
+        # a labeled test split must exist, unless the data plan splits one off
+        self.require_test = bool(require_test) and "test" not in self.data_plan.split_off
         self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE
         self.dropout = dropout
         # Filled by setup():
@@ -219,16 +220,13 @@ class ClassificationTask(Task):
     def setup(self, tokenizer) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("ClassificationTask needs a fast tokenizer")
-        splits = self.read_splits()
+        splits = self.plan_splits(self.read_splits())
         if self.variant != "original":
             splits["train"], report = make_variant(splits["train"], self.variant, self.variant_seed,
                                                    self.min_mention_count)
             self.variant_report = report.as_dict()
+            self.data_sizes["train"] = len(splits["train"])
             print(report, flush=True)  # the achieved size and ratio belong in every Table 8 log
-        splits["train"] = splits["train"].head(self.max_train_examples)
-        for split in ("dev", "test"):
-            if split in splits:
-                splits[split] = splits[split].head(self.max_eval_examples)
         for split, ex in splits.items():
             if len(ex) == 0:
                 raise ValueError(f"task {self.name!r}: split {split!r} ({ex.source}) has no examples")

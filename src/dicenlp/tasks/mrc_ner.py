@@ -173,7 +173,9 @@ class MrcNerTask(Task):
         data_dir, data_format, files, scheme, strict, label_map, hub_name: where and how to read the data
             (``dicenlp.data.mrc_ner.load_ner_splits``).
         language: ``en`` (word units) or ``zh`` (character units).
-        dev_ratio, split_seed: split train into train/dev when there is no dev file (MSRA: 0.1, fixed seed).
+        max_examples, split_off, split_seed: caps and split-offs of the sentences (``dicenlp.data.subsets``).
+        dev_ratio: shorthand for ``split_off: {dev: {from: train, size: dev_ratio}}`` (MSRA: 0.1, which has
+            no dev file; used only when the files have no dev part).
         max_length: sub-tokens per (query, context) feature including special tokens.
         max_span_len: longest predictable entity, in sub-tokens.
         w_start, w_end, w_span: loss weights.
@@ -194,8 +196,11 @@ class MrcNerTask(Task):
                  max_length: int = 256, max_span_len: int = 32, w_start: float = 1.0, w_end: float = 1.0,
                  w_span: float = 0.3, threshold: float = 0.5, span_threshold: float = 0.5,
                  span_sample_ratio: float = 0.0, max_span_candidates: int = 16384, max_pred_spans: int = 64,
-                 head_dropout: float = 0.1, activation: str = "relu", data_help: str = "") -> None:
-        super().__init__()
+                 head_dropout: float = 0.1, activation: str = "relu", data_help: str = "",
+                 max_examples: Mapping[str, int] | None = None, split_off: Mapping[str, Any] | None = None) -> None:
+        if dev_ratio and "dev" not in (split_off or {}):
+            split_off = {**(split_off or {}), "dev": {"from": "train", "size": dev_ratio}}
+        super().__init__(max_examples, split_off, split_seed)
         if not queries:
             raise ValueError("queries must map every entity type to a query")
         self.name = name
@@ -206,7 +211,6 @@ class MrcNerTask(Task):
         self.scheme, self.strict = scheme, strict
         self.label_map = dict(label_map) if label_map else None
         self.hub_name = list(hub_name) if hub_name and not isinstance(hub_name, str) else hub_name
-        self.dev_ratio, self.split_seed = dev_ratio, split_seed
         self.max_length, self.max_span_len = int(max_length), int(max_span_len)
         self.w_start, self.w_end, self.w_span = float(w_start), float(w_end), float(w_span)
         self.threshold, self.span_threshold = float(threshold), float(span_threshold)
@@ -240,10 +244,9 @@ class MrcNerTask(Task):
             f"(set task.params.data_dir=...; see docs/ner.md).{hub}{help_text}")
 
     def setup(self, tokenizer) -> None:
-        self.sentences = load_ner_splits(self.data_dir or ".", data_format=self.data_format, language=self.language,
-                                         scheme=self.scheme, label_map=self.label_map, dev_ratio=self.dev_ratio,
-                                         split_seed=self.split_seed, hub_name=self.hub_name, strict=self.strict,
-                                         files=self.files)
+        self.sentences = self.plan_splits(load_ner_splits(
+            self.data_dir or ".", data_format=self.data_format, language=self.language, scheme=self.scheme,
+            label_map=self.label_map, hub_name=self.hub_name, strict=self.strict, files=self.files, require_dev=False))
         for split, sents in self.sentences.items():
             unknown = sorted({t for s in sents for _, _, t in s.entities} - set(self.types))
             if unknown:

@@ -62,7 +62,7 @@ class QuestionAnsweringTask(Task):
     Args:
         name: table name (``squad``, ``squad2``, ``quoref``).
         data_dir, train_file, dev_file, test_file: SQuAD-layout JSON files (``test_file`` optional; SQuAD and
-            QuoRef report dev, PAPER.md §3.3).
+            QuoRef report dev, PAPER.md §3.3; ``dev_file`` may be None when ``split_off`` creates dev).
         version_2_with_negative: unanswerable questions exist (SQuAD 2.0): null answers, v2.0 metric.
         hub_name: Hub copy used when the local files are absent (``squad``, ``squad_v2``; needs network/cache).
         max_length, doc_stride, max_query_length: windows (tokens; ``doc_stride`` = tokens shared by
@@ -71,7 +71,8 @@ class QuestionAnsweringTask(Task):
         null_score_diff_threshold: SQuAD 2.0 answers "" when null score - best span score > threshold;
             ``None`` chooses it on the evaluated split (the official ``best_f1_thresh``).
         context_first: ``None`` = from the tokenizer (context first iff it pads on the left, i.e. XLNet).
-        max_train_examples, max_eval_examples: keep the first N questions (debugging, tests).
+        max_examples, split_off, split_seed: caps and split-offs of the questions (``dicenlp.data.subsets``),
+            whole paragraphs at a time (no context is shared between two splits).
         cache_dir: feature cache (default ``$DICENLP_CACHE/features/qa`` or ``~/.cache/dicenlp/features/qa``).
         check_answers: verify that every answer text sits at its ``answer_start``.
         metric: ``"squad"`` (the official v1.1 or v2.0 script's rules) or ``"quoref"`` (QuoRef's official
@@ -86,20 +87,20 @@ class QuestionAnsweringTask(Task):
                  version_2_with_negative: bool = False, hub_name: str | None = None, max_length: int = 384,
                  doc_stride: int = 128, max_query_length: int = 64, n_best_size: int = 20,
                  max_answer_length: int = 30, null_score_diff_threshold: float | None = None,
-                 context_first: bool | None = None, max_train_examples: int | None = None,
-                 max_eval_examples: int | None = None, cache_dir: str | None = None, check_answers: bool = True,
-                 metric: str = "squad", preprocessing_batch_size: int = 1000) -> None:
-        super().__init__()
+                 context_first: bool | None = None, cache_dir: str | None = None, check_answers: bool = True,
+                 metric: str = "squad", preprocessing_batch_size: int = 1000,
+                 max_examples: Mapping[str, int] | None = None, split_off: Mapping[str, Any] | None = None,
+                 split_seed: int = 42) -> None:
+        super().__init__(max_examples, split_off, split_seed)
         self.name = name
         self.data_dir = Path(data_dir)
-        self.files = {"train": train_file, "dev": dev_file, **({"test": test_file} if test_file else {})}
+        self.files = {split: f for split, f in (("train", train_file), ("dev", dev_file), ("test", test_file)) if f}
         self.version_2 = bool(version_2_with_negative)
         self.hub_name = hub_name
         self.max_length, self.doc_stride, self.max_query_length = int(max_length), int(doc_stride), int(max_query_length)
         self.n_best_size, self.max_answer_length = int(n_best_size), int(max_answer_length)
         self.null_threshold = None if null_score_diff_threshold is None else float(null_score_diff_threshold)
         self.context_first_param = context_first
-        self.max_examples = {"train": max_train_examples, "dev": max_eval_examples, "test": max_eval_examples}
         self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE / "qa"
         self.check_answers = check_answers
         if metric not in ("squad", "quoref"):
@@ -148,12 +149,13 @@ class QuestionAnsweringTask(Task):
             bad = next(ex["id"] for ex in examples if ex["is_impossible"])
             raise ValueError(f"{self.name}: question {bad!r} of the {split} data has no answer, but the task is "
                              "not SQuAD 2.0 (set task.params.version_2_with_negative=true)")
-        limit = self.max_examples.get(split)
-        return (examples[:limit] if limit else examples), identity
+        return examples, identity
 
-    def feature_cache_key(self, tokenizer, identity: str, n_examples: int) -> str:
-        """Hash of everything the features depend on (data, tokenizer, settings, feature code version)."""
-        spec = {"v": FEATURE_VERSION, "data": identity, "n": n_examples, "max_length": self.max_length,
+    def feature_cache_key(self, tokenizer, identity: str, examples: list[dict[str, Any]]) -> str:
+        """Hash of everything the features depend on (data and the questions kept of it, tokenizer, settings,
+        feature code version)."""
+        kept = hashlib.sha1("\n".join(ex["id"] for ex in examples).encode()).hexdigest()
+        spec = {"v": FEATURE_VERSION, "data": identity, "questions": kept, "max_length": self.max_length,
                 "doc_stride": self.doc_stride, "max_query_length": self.max_query_length,
                 "context_first": self.context_first, "tokenizer": type(tokenizer).__name__,
                 "padding_side": tokenizer.padding_side,
@@ -172,10 +174,14 @@ class QuestionAnsweringTask(Task):
         self.pad_token_type_id = getattr(tokenizer, "pad_token_type_id", 0)
         self.check_data()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        for split in self.files:
-            examples, identity = self.read_split(split)
-            self.examples[split] = examples
-            key = self.feature_cache_key(tokenizer, identity, len(examples))
+        read = {split: self.read_split(split) for split in self.files}
+        identities = {split: identity for split, (_, identity) in read.items()}
+        # questions of one paragraph stay together when a split is split off or capped
+        self.examples = self.plan_splits({split: examples for split, (examples, _) in read.items()},
+                                         group_keys=lambda examples: [ex["context"] for ex in examples])
+        for split, examples in self.examples.items():
+            identity = identities.get(split) or f"{identities[self.split_from[split]]}:split-off"
+            key = self.feature_cache_key(tokenizer, identity, examples)
             raw = datasets.Dataset.from_dict({
                 "question": [ex["question"] for ex in examples], "context": [ex["context"] for ex in examples],
                 "answers": [ex["answers"] for ex in examples], "example_index": list(range(len(examples)))})
@@ -338,4 +344,24 @@ def evaluate_qa(examples: list[dict], arrays: Mapping[str, np.ndarray], start_sc
                                 f"{name}_total": official[f"{prefix}total"]})
         files["null_odds.json"] = preds.null_odds
     files["predictions.json"] = answers
-    return EvalResult(metrics=metrics, predictions=answers, extra_files=files)
+    return EvalResult(metrics=metrics, predictions=question_scores(examples, answers, version_2, metric),
+                      extra_files=files)
+
+
+def question_scores(examples: list[dict], answers: Mapping[str, str], version_2: bool, metric: str
+                    ) -> list[dict[str, Any]]:
+    """Per question: id, the answer given and its EM / F1 (0–1) under the reported metric's rules; their means
+    × 100 are the split's ``em`` / ``f1`` (``predictions_<split>.json``; the paired bootstrap of the tables)."""
+    from dicenlp.metrics.quoref import quoref_em_f1
+    from dicenlp.metrics.squad import exact_match, f1_v1, gold_texts, squad_v2_raw_scores
+
+    if version_2:
+        exact, f1, _ = squad_v2_raw_scores(examples, answers)
+        scores = {qid: (exact[qid], f1[qid]) for qid in exact}
+    elif metric == "quoref":
+        scores = {ex["id"]: quoref_em_f1(answers.get(ex["id"], ""), gold_texts(ex)) for ex in examples}
+    else:  # evaluate-v1.1.py: the best over the gold answers
+        scores = {ex["id"]: (max(exact_match(answers.get(ex["id"], ""), g) for g in gold_texts(ex)),
+                             max(f1_v1(answers.get(ex["id"], ""), g) for g in gold_texts(ex))) for ex in examples}
+    return [{"id": ex["id"], "prediction": answers.get(ex["id"], ""), "em": float(scores[ex["id"]][0]),
+             "f1": float(scores[ex["id"]][1])} for ex in examples]

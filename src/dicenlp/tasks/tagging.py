@@ -84,6 +84,8 @@ class TaggingTask(Task):
             column may be a sequence of ``ClassLabel``).
         data_help: what to download and where to put it; shown when files are missing.
         dropout: the tagger head's dropout (None = the encoder's hidden dropout).
+        max_examples, split_off, split_seed: caps and split-offs of the sentences (``dicenlp.data.subsets``);
+            ``files`` may then lack the parts ``split_off`` creates.
     """
 
     primary_metric = "f1"
@@ -95,15 +97,16 @@ class TaggingTask(Task):
                  hub_config: str | None = None, hub_revision: str | None = None,
                  hub_splits: Mapping[str, str] | None = None, hub_token_column: str = "tokens",
                  hub_tag_column: str = "pos_tags", data_help: str | None = None,
-                 dropout: float | None = None) -> None:
-        super().__init__()
+                 dropout: float | None = None, max_examples: Mapping[str, int] | None = None,
+                 split_off: Mapping[str, Any] | None = None, split_seed: int = 42) -> None:
+        super().__init__(max_examples, split_off, split_seed)
         if format not in FORMATS:
             raise ValueError(f"unknown tagging data format {format!r}; expected one of {FORMATS}")
         self.name = name
         self.data_dir = Path(data_dir) if data_dir else None
         self.files = dict(files or {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"})
-        if not {"train", "dev"} <= set(self.files):
-            raise ValueError(f"files must name at least 'train' and 'dev', got {sorted(self.files)}")
+        if "train" not in self.files:
+            raise ValueError(f"files must name at least 'train', got {sorted(self.files)}")
         self.format = format
         self.char_level = bool(char_level)
         self.token_col, self.tag_col, self.sep = token_col, tag_col, sep
@@ -193,9 +196,9 @@ class TaggingTask(Task):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("TaggingTask needs a fast tokenizer (word_ids() aligns labels to sub-tokens)")
         self.check_data()
-        splits = [s for s in ("train", "dev", "test") if s in self.files]
+        self.sentences = self.plan_splits({s: self.read_split(s) for s in ("train", "dev", "test") if s in self.files})
+        splits = list(self.sentences)
         for split in splits:
-            self.sentences[split] = self.read_split(split)
             self.units[split], self.unit_tags[split], self.gold_spans[split] = self._to_units(self.sentences[split])
 
         self.labels = sorted({t for tags in self.unit_tags["train"] for t in tags})
