@@ -3,7 +3,8 @@
 One run is::
 
     task = SomeTask(data_dir=..., max_length=...)       # plain arguments, no Hydra
-    task.setup(tokenizer)                                 # read every split, tokenise (batched, cached)
+    task.read_data()                                      # read and validate every split (no model needed)
+    task.setup(tokenizer)                                 # tokenise (batched, cached); reads first if needed
     model = task.build_model(encoder, loss_name)          # encoder + task head (nn.Module)
     outputs = model(batch)                                # dict of logits
     loss = task.compute_loss(outputs, batch, loss_fn)     # the ONLY place a loss is computed
@@ -91,15 +92,22 @@ class Task(abc.ABC):
 
     def __init__(self) -> None:
         self.datasets: dict[str, Any] = {}
+        #: repairs made while reading, ``{file: {...}}`` (e.g. ill-formed BIO tags read as conlleval does); a run
+        #: records them in results.json as ``data_repairs``
+        self.data_repairs: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- data
     def check_data(self) -> None:
         """Raise ``FileNotFoundError`` naming the files to obtain and where to put them, if the data is
         missing. Called before any model is loaded (and by ``make reproduce-*`` before a grid starts)."""
 
+    def read_data(self) -> None:
+        """Read and validate every split without a tokenizer, so that a data mistake is reported (file:line)
+        before any model is loaded. Idempotent; ``setup`` calls it when it has not run yet."""
+
     @abc.abstractmethod
     def setup(self, tokenizer) -> None:
-        """Read the raw splits, validate them and tokenise them into ``self.datasets``."""
+        """Tokenise the splits read by ``read_data`` (called first if needed) into ``self.datasets``."""
 
     @abc.abstractmethod
     def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:

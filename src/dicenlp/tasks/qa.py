@@ -109,6 +109,7 @@ class QuestionAnsweringTask(Task):
         self.metric = metric
         self.preprocessing_batch_size = int(preprocessing_batch_size)
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self._identity: dict[str, str] = {}  # split → source identity (cache key)
         self.features: dict[str, Any] = {}  # split → datasets.Dataset of features (all columns)
         self.output_form: str | None = None
         self._eval_arrays: dict[str, dict[str, np.ndarray]] = {}
@@ -160,6 +161,14 @@ class QuestionAnsweringTask(Task):
                 "backend": tokenizer_fingerprint(tokenizer)}
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
+    def read_data(self) -> None:
+        """The questions of every split (file errors name the file and entry; an empty split is an error)."""
+        if self.examples:
+            return
+        self.check_data()
+        for split in self.files:
+            self.examples[split], self._identity[split] = self.read_split(split)
+
     def setup(self, tokenizer) -> None:
         import datasets
 
@@ -170,11 +179,10 @@ class QuestionAnsweringTask(Task):
         self.padding_side = tokenizer.padding_side
         self.pad_token_id = tokenizer.pad_token_id
         self.pad_token_type_id = getattr(tokenizer, "pad_token_type_id", 0)
-        self.check_data()
+        self.read_data()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        for split in self.files:
-            examples, identity = self.read_split(split)
-            self.examples[split] = examples
+        for split, examples in self.examples.items():
+            identity = self._identity[split]
             key = self.feature_cache_key(tokenizer, identity, len(examples))
             raw = datasets.Dataset.from_dict({
                 "question": [ex["question"] for ex in examples], "context": [ex["context"] for ex in examples],
