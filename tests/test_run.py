@@ -68,8 +68,6 @@ def test_failed_run_leaves_no_results_json(tmp_path, compose_config):
     from dicenlp.run import run
 
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "results.json").write_text('{"stale": true}')
     cfg = compose_config(*TINY_RUN, "task=sample_pos", "task.params.data_dir=/nonexistent/pos", output_dir=out)
     with pytest.raises(FileNotFoundError, match="/nonexistent/pos"):
         run(cfg)

@@ -19,6 +19,7 @@ The run directory must be one that every process sees (a shared filesystem on mu
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,10 @@ from torch import nn
 
 from dicenlp.files import write_json_atomic
 from dicenlp.tasks.base import EvalResult
+
+# Accelerate logs every file of every save at INFO: one line per evaluation (ours) is enough
+for _name in ("accelerate.checkpointing", "accelerate.accelerator"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 STATE_DIR, BEST_DIR = "state", "best"
 STATE_FILE = "trainer_state.json"

@@ -1,35 +1,55 @@
 """One run from a composed config: the only place (with train.py) that knows about Hydra/OmegaConf.
 
-``run(cfg)`` = Accelerator + seed → task → tokenizer/encoder → loss → model → ``trainer.fit`` → files:
+``run(cfg)`` = checked config → Accelerator → the run folder's plan (new, resume, done) → data read and
+validated → tokenizer/encoder → tokenised data → loss → model → ``trainer.fit`` → files:
 
     <run_dir>/config.yaml             the resolved config (written first)
     <run_dir>/metrics.jsonl           training loss, LR and dev metrics per step, as they are logged
     <run_dir>/curves.png              those curves, drawn at the end
+    <run_dir>/state/, best/           the latest training state and the best weights while the run is going
+                                      (removed when it completes; dicenlp.checkpoints)
     <run_dir>/predictions_<split>.json dev (best checkpoint) and test predictions
     <run_dir>/<split>/<name>           task-specific files (e.g. SQuAD's predictions.json, null_odds.json)
     <run_dir>/checkpoint/              best weights with save_pretrained (trainer.save_checkpoint=true)
     <run_dir>/results.json            written LAST and atomically: its presence means the run completed
 
-Only the main process writes; every rank uses the main process's run directory.
+One run per folder (``trainer.resume``): a folder that holds a run with the same config is continued from its
+saved state (``auto``, ``must``) or, when finished, left as it is (its results are returned); a folder that
+holds a run with another config, or any run under ``never``, is an error; a folder whose run left nothing to
+continue (it failed before its first evaluation) is cleared and reused.
+
+Errors a user can fix raise ``dicenlp.errors.UserError`` (train.py prints them without a traceback). Only the
+main process writes; every rank uses the main process's run directory and learns of a failure on any rank.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from dicenlp.checkpoints import latest_state, read_train_state, remove_training_state
 from dicenlp.curves import CURVES_FILE, METRICS_FILE, MetricsFile, plot_run, read_metrics
+from dicenlp.errors import ConfigError, DeviceError, MissingDataError, RunDirError, UserError
 from dicenlp.files import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Config keys that may differ between a run and its resumption (they do not change what is computed).
+RESUMABLE_CHANGES = ("output_dir", "trainer.resume", "trainer.num_workers", "logger.")
+#: What a run writes into its folder (all removed before a new run reuses a folder; Hydra's own files stay).
+RUN_FILES = ("results.json", "config.yaml", METRICS_FILE, CURVES_FILE, "predictions_*.json", "checkpoint", "state",
+             "state.tmp", "state.old", "best", "dev", "test", "wandb")
 
 
 def git_commit() -> str | None:
@@ -53,6 +73,26 @@ def resolve_data_dir(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def build_task_from_config(task_cfg: Mapping[str, Any]):
+    """``configs/task/<name>.yaml`` → task; unknown or invalid ``task.params`` are a ``ConfigError``."""
+    from dicenlp.tasks import task_class
+
+    try:
+        cls = task_class(task_cfg["kind"])
+    except ValueError as err:
+        raise ConfigError(str(err), where="task.kind") from None
+    params = resolve_data_dir(dict(task_cfg.get("params") or {}))
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}", where="task.params",
+                          expected=f"keys of {cls.__name__}: {sorted(accepted)}")
+    try:
+        return cls(**params)
+    except ValueError as err:
+        raise ConfigError(str(err), where="task.params") from None
+
+
 def build_loss_from_config(loss_cfg: dict[str, Any], task):
     """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
     from dicenlp.losses import build_loss
@@ -60,7 +100,22 @@ def build_loss_from_config(loss_cfg: dict[str, Any], task):
     params = dict(loss_cfg)
     if params["name"] == "wce" and params.get("class_weights") is None:
         params["label_counts"] = task.label_counts()
-    return build_loss(params)
+    try:
+        return build_loss(params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err), where="loss") from None
+
+
+def load_backbone_from_config(model_cfg: Mapping[str, Any]):
+    """``(tokenizer, encoder)``; a model that cannot be found or loaded is a ``ConfigError``."""
+    from dicenlp.models.backbone import load_backbone
+
+    try:
+        return load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(str(err).splitlines()[0], where="model.name_or_path",
+                          expected="a Hugging Face model name (network or a filled HF cache) or a local model "
+                                   "directory") from None
 
 
 def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
@@ -72,6 +127,70 @@ def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
         log.warning("could not draw %s: %s", output_dir / CURVES_FILE, err)
 
 
+# ------------------------------------------------------------------------------------------------ run folder
+@dataclass
+class RunPlan:
+    """What this run does with its folder: ``new`` (start), ``resume`` (from ``state``), ``done`` (``results``)."""
+
+    kind: str
+    state: Path | None = None
+    results: dict[str, Any] | None = None
+
+
+def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``["trainer.lr: 3e-05 → 1e-05", ...]``: the differences that matter between two configs."""
+    from dicenlp.tracking import flatten
+
+    old, new = flatten(saved), flatten(current)
+    keys = sorted(k for k in set(old) | set(new)
+                  if old.get(k, "<absent>") != new.get(k, "<absent>")
+                  and not any(k == c or (c.endswith(".") and k.startswith(c)) for c in RESUMABLE_CHANGES))
+    return [f"{k}: {old.get(k, '<absent>')!r} → {new.get(k, '<absent>')!r}" for k in keys]
+
+
+def clear_run_dir(output_dir: Path) -> None:
+    """Remove what an earlier run wrote (``RUN_FILES``), nothing else."""
+    for pattern in RUN_FILES:
+        for path in output_dir.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def plan_run_dir(output_dir: Path, config: Mapping[str, Any], mode: str) -> RunPlan:
+    """Apply the one-run-per-folder rule (module docstring) to ``output_dir`` for ``trainer.resume=mode``."""
+    results_file, config_file = output_dir / "results.json", output_dir / "config.yaml"
+    state = latest_state(output_dir)
+    finished = results_file.is_file()
+    if not (config_file.is_file() or finished or state):
+        if mode == "must":
+            raise RunDirError("no run to resume here", where=str(output_dir),
+                              expected="a folder with a saved state (trainer.resume=must); auto starts a new run")
+        return RunPlan("new")
+    what = "a finished run (results.json)" if finished else "a run with a saved state" if state else None
+    if what and mode == "never":
+        raise RunDirError(f"the folder holds {what}", where=str(output_dir),
+                          expected="an unused folder with trainer.resume=never: choose another hydra.run.dir, "
+                                   "delete this one, or continue it with trainer.resume=auto")
+    changes = config_changes(OmegaConf.to_container(OmegaConf.load(config_file), resolve=True), config) \
+        if config_file.is_file() else ["no config.yaml to compare"]
+    if what and changes:
+        raise RunDirError(f"the folder holds {what} with another config ({'; '.join(changes[:5])}"
+                          f"{' ...' if len(changes) > 5 else ''})", where=str(output_dir),
+                          expected="the same config to continue it; for a new run choose another hydra.run.dir "
+                                   "or delete this folder")
+    if finished:
+        log.info("%s already holds this run's results (delete the folder to run it again)", output_dir)
+        return RunPlan("done", results=json.loads(results_file.read_text(encoding="utf-8")))
+    if state:
+        return RunPlan("resume", state=state)
+    if mode == "must":
+        raise RunDirError("the earlier run here stopped before saving a state", where=str(output_dir),
+                          expected="a folder with a saved state (trainer.resume=must); auto starts it again")
+    log.info("%s: clearing the files of an earlier run that stopped before its first evaluation", output_dir)
+    clear_run_dir(output_dir)
+    return RunPlan("new")
+
+
+# ------------------------------------------------------------------------------------------------ accelerator
 def _reset_accelerate_state() -> None:
     """Accelerate keeps one process-wide state and refuses a second ``Accelerator`` with another mixed
     precision. Several runs in one process (Hydra multirun, notebooks, tests) each start from a clean state;
@@ -93,24 +212,42 @@ def _no_accelerator() -> bool:
     return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
+def make_accelerator(mixed_precision: str, grad_accum: int):
+    """An Accelerator; a mixed precision the device cannot run is a ``DeviceError`` (never a silent fp32 run)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    _reset_accelerate_state()
+    try:
+        accelerator = Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum,
+                                  cpu=_no_accelerator(),
+                                  # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
+                                  # mask_emb): DDP must not wait for their gradients
+                                  kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    except ValueError as err:  # Accelerate's check of fp16/bf16 on a GPU or other device
+        raise DeviceError(str(err), where="trainer.mixed_precision", expected="no, or a precision this device runs") \
+            from None
+    if mixed_precision != "no" and not accelerator.native_amp:  # Accelerate runs fp16 on a CPU as fp32, silently
+        raise DeviceError(f"{mixed_precision} mixed precision cannot run on this {accelerator.device.type}",
+                          where="trainer.mixed_precision",
+                          expected="bf16 (CPUs and recent GPUs) or no; fp16 needs a GPU")
+    return accelerator
+
+
+# ------------------------------------------------------------------------------------------------ run
 def run(cfg: DictConfig | dict) -> dict[str, Any]:
     """Train and evaluate one (task, loss, model, seed) cell; returns the ``results.json`` content."""
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+    from accelerate.utils import broadcast_object_list, set_seed
 
-    from dicenlp.models.backbone import load_backbone
-    from dicenlp.tasks import build_task
+    from dicenlp.distributed import agree_on_failure, run_everywhere
     from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
-    _reset_accelerate_state()
-    accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
-                              gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
-                              # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
-                              # mask_emb): DDP must not wait for their gradients
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
+    task = build_task_from_config(task_cfg)
+    accelerator = make_accelerator(trainer_cfg.mixed_precision, trainer_cfg.grad_accum)
     output_dir = config["output_dir"]
     if accelerator.num_processes > 1:  # each rank composed its own config: use the main process's run dir
         own_dir, output_dir = output_dir, broadcast_object_list([output_dir])[0]
@@ -119,30 +256,53 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     output_dir = Path(output_dir)
     config["output_dir"] = str(output_dir)
     is_main = accelerator.is_main_process
+
+    plan, error = None, None
     if is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("results.json", METRICS_FILE, CURVES_FILE):  # an earlier run's files must not look like this one's
-            (output_dir / stale).unlink(missing_ok=True)
-        write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            plan = plan_run_dir(output_dir, config, trainer_cfg.resume)
+            if plan.kind != "done":
+                write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
+        except UserError as err:
+            error = err
+    agree_on_failure(accelerator, error)
+    plan = broadcast_object_list([plan])[0] if accelerator.num_processes > 1 else plan
+    if plan.kind == "done":
+        return plan.results
 
     seed = int(config["seed"])
     set_seed(seed)
-    task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
-    task = build_task(task_cfg["kind"], **resolve_data_dir(task_cfg.get("params", {})))
-    task.check_data()
-    tokenizer, encoder = load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
-    with accelerator.main_process_first():  # rank 0 tokenises and fills the cache, the others read it
-        task.setup(tokenizer)
+
+    def read_data() -> None:  # before any model is loaded: a data mistake is reported at once
+        try:
+            task.check_data()
+        except FileNotFoundError as err:  # check_data's contract: the message says what to put where
+            raise err if isinstance(err, UserError) else MissingDataError(str(err)) from None
+        task.read_data()
+
+    run_everywhere(accelerator, read_data, main_first=True)  # main first: it fills the Hub cache the others read
+    tokenizer, encoder = load_backbone_from_config(model_cfg)
+    run_everywhere(accelerator, lambda: task.setup(tokenizer), main_first=True)  # the others read its cache
     loss_fn = build_loss_from_config(loss_cfg, task)
     model = task.build_model(encoder, loss_cfg["name"])
 
-    tracker = (Trackers(MetricsFile(output_dir / METRICS_FILE),
-                        make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
-                                     model=model_cfg["name"], seed=seed, directory=str(output_dir)))
-               if is_main else Tracker())
+    resumed = read_train_state(plan.state) if plan.kind == "resume" else None
+    commit = git_commit()
+    if is_main:
+        wandb = make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
+                             model=model_cfg["name"], seed=seed, directory=str(output_dir),
+                             primary_metric=task.primary_metric,
+                             extra_config={"git_commit": commit, "loss_variant": loss_cfg["name"]},
+                             run_id=resumed.extra.get("tracker_run_id") if resumed else None)
+        tracker = Trackers(MetricsFile(output_dir / METRICS_FILE, resume_step=resumed.step if resumed else None),
+                           wandb)
+    else:
+        tracker = Tracker()
     ok = False
     try:
-        fitted = fit(task, model, loss_fn, accelerator, trainer_cfg, log_metrics=tracker.log, seed=seed)
+        fitted = fit(task, model, loss_fn, accelerator, trainer_cfg, output_dir=output_dir, log_metrics=tracker.log,
+                     seed=seed, resume_from=plan.state, state_extra={"tracker_run_id": tracker.run_id})
         results = {
             "task": task_cfg["name"], "loss": loss_cfg["name"],
             "loss_params": {k: v for k, v in loss_cfg.items() if k != "name"},
@@ -151,7 +311,8 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
             "dev": fitted.dev, "test": fitted.test, "best_step": fitted.best_step, "total_steps": fitted.total_steps,
             "train_time_s": round(fitted.train_time_s, 3), "examples_per_s": round(fitted.examples_per_s, 3),
             "num_processes": accelerator.num_processes, "mixed_precision": trainer_cfg.mixed_precision,
-            "git_commit": git_commit(), "paper": config.get("paper"), "output_dir": str(output_dir),
+            "resumed_from_step": resumed.step if resumed else None, "data_repairs": task.data_repairs,
+            "git_commit": commit, "paper": config.get("paper"), "output_dir": str(output_dir),
             "config": config,
         }
         if is_main:
@@ -164,11 +325,13 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
                 accelerator.unwrap_model(model).save_pretrained(output_dir / "checkpoint", tokenizer=tokenizer)
             draw_curves(output_dir, f"{task_cfg['name']} × {loss_cfg['name']} × {model_cfg['name']} (seed {seed})",
                         task.primary_metric)
-            tracker.summary({**{f"dev/{k}": v for k, v in (fitted.dev or {}).items()},
-                             **{f"test/{k}": v for k, v in (fitted.test or {}).items()},
-                             "best_step": fitted.best_step, "train_time_s": fitted.train_time_s})
             write_json_atomic(output_dir / "results.json", results)
+            remove_training_state(output_dir)
             log.info("results: %s", output_dir / "results.json")
+            try:  # a view of results.json: a dashboard failure must not fail a finished run
+                tracker.record_results(results, [output_dir / "results.json", output_dir / "config.yaml"])
+            except Exception as err:  # noqa: BLE001
+                log.warning("could not record the results with the tracker: %s", err)
         accelerator.wait_for_everyone()
         ok = True
         return results
