@@ -90,3 +90,10 @@ def test_an_empty_squad_split_is_an_error(tmp_path):
     path.write_text('{"version": "v2.0", "data": []}', encoding="utf-8")
     with pytest.raises(DataError, match=r"dev-v2.0.json: no questions; expected at least one"):
         read_squad_json(path)
+
+
+def test_the_column_of_a_bad_byte_counts_characters_after_a_byte_order_mark(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(b"\xef\xbb\xbfQuality\n1\t\xe4\xb8\x8a\xe6\xb5\xb7\t" + LATIN1 + b"\n")  # BOM, 上海 (6 bytes)
+    with pytest.raises(DataError, match=r"train.tsv:2: not UTF-8 text \(byte 0xe9 at column 9\)"):
+        read_column_file(path)

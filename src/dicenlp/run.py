@@ -142,10 +142,12 @@ def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list
     from dicenlp.tracking import flatten
 
     old, new = flatten(saved), flatten(current)
+    absent = object()
     keys = sorted(k for k in set(old) | set(new)
-                  if old.get(k, "<absent>") != new.get(k, "<absent>")
+                  if old.get(k, absent) != new.get(k, absent)
                   and not any(k == c or (c.endswith(".") and k.startswith(c)) for c in RESUMABLE_CHANGES))
-    return [f"{k}: {old.get(k, '<absent>')!r} → {new.get(k, '<absent>')!r}" for k in keys]
+    show = lambda d, k: repr(d[k]) if k in d else "absent"  # noqa: E731
+    return [f"{k}: {show(old, k)} → {show(new, k)}" for k in keys]
 
 
 def clear_run_dir(output_dir: Path) -> None:

@@ -7,6 +7,7 @@ in position 1234``); every reader goes through ``read_text`` instead, which repo
 
 from __future__ import annotations
 
+import codecs
 import io
 from pathlib import Path
 from typing import Iterator
@@ -23,11 +24,12 @@ def read_text(path: str | Path) -> str:
     if not path.is_file():
         raise MissingDataError("no such file", where=str(path))
     data = path.read_bytes()
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        column = len(data[data.rfind(b"\n", 0, err.start) + 1:err.start].decode("utf-8", errors="replace")) + 1
         raise DataError(f"not UTF-8 text (byte 0x{data[err.start]:02x} at column {column})", where=f"{path}:{line}",
                         expected="UTF-8; convert the file, e.g. iconv -f latin1 -t utf-8") from None
 
