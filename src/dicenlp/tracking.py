@@ -131,8 +131,11 @@ class WandbTracker(Tracker):
                  primary_metric: str | None = None, run_id: str | None = None):
         import wandb
 
+        wandb_dir = os.environ.get("WANDB_DIR")
+        if wandb_dir:  # honoured; wandb itself falls back to a temporary folder when it does not exist yet
+            Path(wandb_dir).mkdir(parents=True, exist_ok=True)
         self._run = wandb.init(project=project, entity=entity, group=group, name=name, tags=tags,
-                               config=flatten(config), dir=None if os.environ.get("WANDB_DIR") else directory,
+                               config=flatten(config), dir=wandb_dir or directory,
                                mode=mode, job_type=job_type, reinit="create_new", id=run_id,
                                resume="allow" if run_id else None)
         self.run_id = self._run.id
