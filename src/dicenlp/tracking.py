@@ -5,8 +5,8 @@
 the W&B "Group" view, and tagged with the task, loss, model and scale names (so runs filter by any of them).
 
 What a W&B run holds:
-* config: the resolved run config (flattened), plus ``git_commit``, ``loss_variant`` (the loss config's name,
-  e.g. ``dsc_official``) and ``scale``;
+* config: the resolved run config (flattened, with ``scale.name``), plus ``git_commit`` and ``loss_variant`` (the
+  loss config's name, e.g. ``dsc_official``);
 * history: ``train/*`` every ``log_every`` steps and ``dev/*`` at every evaluation, against ``trainer/step``
   (the optimizer step; ``define_metric``), and ``dev/<primary>`` with its running maximum (``summary="max"``);
 * summary (``summary_of``): exactly results.json's numbers: the best checkpoint's ``dev/*`` and the ``test/*``
