@@ -12,11 +12,13 @@ Single-process runs skip every collective call.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from accelerate import Accelerator
 
 from dicenlp.errors import OtherRankFailed, UserError
+
+T = TypeVar("T")
 
 
 def agree_on_failure(accelerator: Accelerator, error: BaseException | None) -> None:
@@ -57,4 +59,21 @@ def run_everywhere(accelerator: Accelerator, fn: Callable[[], None], *, main_fir
     agree_on_failure(accelerator, None if accelerator.is_main_process else attempt())
 
 
-__all__ = ["agree_on_failure", "run_everywhere"]
+def on_main_process(accelerator: Accelerator, fn: Callable[[], T]) -> T:
+    """``fn()`` on the main process only (e.g. deciding about the run folder); its result is sent to every process
+    and its exception raised on every process."""
+    result, error = None, None
+    if accelerator.is_main_process:
+        try:
+            result = fn()
+        except Exception as err:  # noqa: BLE001  (handed to agree_on_failure, which re-raises it)
+            error = err
+    agree_on_failure(accelerator, error)
+    if accelerator.num_processes == 1:
+        return result
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([result])[0]
+
+
+__all__ = ["agree_on_failure", "on_main_process", "run_everywhere"]

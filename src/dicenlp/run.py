@@ -154,7 +154,10 @@ def clear_run_dir(output_dir: Path) -> None:
     """Remove what an earlier run wrote (``RUN_FILES``), nothing else."""
     for pattern in RUN_FILES:
         for path in output_dir.glob(pattern):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def plan_run_dir(output_dir: Path, config: Mapping[str, Any], mode: str) -> RunPlan:
@@ -241,7 +244,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     """Train and evaluate one (task, loss, model, seed) cell; returns the ``results.json`` content."""
     from accelerate.utils import broadcast_object_list, set_seed
 
-    from dicenlp.distributed import agree_on_failure, run_everywhere
+    from dicenlp.distributed import on_main_process, run_everywhere
     from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
@@ -259,17 +262,14 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     config["output_dir"] = str(output_dir)
     is_main = accelerator.is_main_process
 
-    plan, error = None, None
-    if is_main:
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            plan = plan_run_dir(output_dir, config, trainer_cfg.resume)
-            if plan.kind != "done":
-                write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
-        except UserError as err:
-            error = err
-    agree_on_failure(accelerator, error)
-    plan = broadcast_object_list([plan])[0] if accelerator.num_processes > 1 else plan
+    def prepare_folder() -> RunPlan:  # the main process decides; every process follows
+        output_dir.mkdir(parents=True, exist_ok=True)
+        plan = plan_run_dir(output_dir, config, trainer_cfg.resume)
+        if plan.kind != "done":
+            write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
+        return plan
+
+    plan = on_main_process(accelerator, prepare_folder)
     if plan.kind == "done":
         return plan.results
 

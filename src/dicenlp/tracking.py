@@ -59,7 +59,8 @@ def reported_split(results: Mapping[str, Any]) -> str:
 
 def summary_of(results: Mapping[str, Any]) -> dict[str, Any]:
     """The dashboard summary of a run: results.json's numbers, plus the paper's number and our difference."""
-    summary: dict[str, Any] = {f"{split}/{k}": v for split in ("dev", "test") for k, v in (results.get(split) or {}).items()}
+    summary: dict[str, Any] = {f"{split}/{k}": v for split in ("dev", "test")
+                               for k, v in (results.get(split) or {}).items()}
     summary.update({k: results[k] for k in ("best_step", "total_steps", "train_time_s", "examples_per_s")
                     if k in results})
     split = reported_split(results)

@@ -48,7 +48,7 @@ from transformers import (get_constant_schedule_with_warmup, get_linear_schedule
 from dicenlp.checkpoints import (TrainState, load_best, prune_best, read_train_state, save_best,
                                  save_training_state)
 from dicenlp.distributed import agree_on_failure
-from dicenlp.errors import ConfigError, NonFiniteLossError, RunDirError
+from dicenlp.errors import ConfigError, DataError, NonFiniteLossError, RunDirError
 from dicenlp.tasks.base import EVAL_PAD_VALUE, EvalResult, Task
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,8 @@ def fit(task: Task, model: nn.Module, loss_fn: nn.Module, accelerator: Accelerat
         raise ValueError(f"task {task.name!r} has no dev split: the best checkpoint is selected on dev")
     for split, dataset in [("train", train_set), *((s, task.datasets[s]) for s in eval_loaders)]:
         if len(dataset) == 0:
-            raise ValueError(f"task {task.name!r}: the {split} split has no features")
+            raise DataError(f"the {split} split has no features", where=f"task {task.name!r}",
+                            expected="at least one example in every split")
 
     optimizer = build_optimizer(model, cfg)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)

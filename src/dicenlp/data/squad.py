@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from dicenlp.data.text import read_text
 from dicenlp.errors import DataError
+
 #: Hugging Face Hub copies of the datasets (``datasets.load_dataset(name)``, splits train/validation).
 HUB_NAMES = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
 
