@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, TINY_RUN
+from conftest import REPO_ROOT, TINY_RUN, launch_ranks
 #: A toy fit whose loss fails on process 1 at its third step: a NaN, or an exception.
 TOY_FIT = r'''
 import sys
@@ -51,26 +51,12 @@ exit_on_user_error(fit, task, task.build_model(None, "ce"), FailsOnProcess1(), a
 '''
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _two_ranks(command: list[str], cwd) -> list[tuple[int, str, float]]:
-    """Start ``command`` as rank 0 and rank 1 of one job; ``(exit code, stderr, seconds)`` of each."""
+    """Run ``command`` as rank 0 and rank 1 of one job; ``(exit code, stderr, seconds)`` of each."""
     import time
 
-    port = str(_free_port())
-    procs, start = [], time.monotonic()
-    for rank in (0, 1):
-        env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": "2", "RANK": str(rank),
-               "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": "2", "PYTHONPATH": str(REPO_ROOT / "src")}
-        procs.append(subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, start_new_session=True))
+    start = time.monotonic()
+    procs = launch_ranks(command, cwd)
     out = []
     for proc in procs:
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from conftest import REPO_ROOT, TINY_RUN
+from conftest import REPO_ROOT, TINY_RUN, launch_ranks
 
 from dicenlp.checkpoints import STATE_FILE, latest_state
 from dicenlp.curves import MetricsFile, read_metrics
@@ -80,6 +80,35 @@ def test_a_run_killed_after_an_evaluation_resumes_to_the_same_result(tmp_path, s
     assert read_metrics(killed / "metrics.jsonl") == read_metrics(whole / "metrics.jsonl")
     for run_dir in (whole, killed):  # a completed run keeps no training state
         assert not (run_dir / "state").exists() and not (run_dir / "best").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_killed_and_resumed_match_an_uninterrupted_two_process_run(tmp_path, small_pos):
+    """The same on 2 CPU processes (gloo): each process's RNG states and its share of the skipped batches."""
+    command = [*_command(small_pos, tmp_path / "x"), "trainer.batch_size=4", "trainer.max_steps=30"]
+
+    def ranks(run_dir: Path, kill: bool = False) -> None:
+        procs = launch_ranks([*command[:-1], f"hydra.run.dir={run_dir}"], tmp_path)
+        deadline = time.monotonic() + 300
+        while kill and not (run_dir / "state" / STATE_FILE).exists():
+            assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+            time.sleep(0.005)
+        for proc in procs:
+            if kill:
+                proc.kill()
+            _, err = proc.communicate(timeout=600)
+            assert kill or proc.returncode == 0, err[-3000:]
+
+    ranks(tmp_path / "whole")
+    ranks(tmp_path / "killed", kill=True)
+    assert not (tmp_path / "killed" / "results.json").exists()
+    ranks(tmp_path / "killed")
+    one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("whole", "killed"))
+    assert two["num_processes"] == 2 and two["resumed_from_step"] >= 5
+    assert two["dev"] == one["dev"] and two["test"] == one["test"]
+    w1, w2 = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
+    assert all((w1[k] == w2[k]).all() for k in w1)
+    assert read_metrics(tmp_path / "killed" / "metrics.jsonl") == read_metrics(tmp_path / "whole" / "metrics.jsonl")
 
 
 def test_latest_state_survives_a_kill_during_a_save(tmp_path):

@@ -118,7 +118,9 @@ def load_best(accelerator: Accelerator, model: nn.Module, run_dir: Path, step: i
     from safetensors.torch import load_model
 
     target = best_dir(run_dir, step)
-    load_model(accelerator.unwrap_model(model), str(target / WEIGHTS_FILE), device=str(accelerator.device))
+    device = accelerator.device
+    load_model(accelerator.unwrap_model(model), str(target / WEIGHTS_FILE),
+               device="cpu" if device.type == "cpu" else str(device))  # safetensors refuses "cpu:0" (gloo ranks)
     saved = json.loads((target / DEV_FILE).read_text(encoding="utf-8"))
     return EvalResult(metrics=saved["metrics"], predictions=saved["predictions"], extra_files=saved["extra_files"])
 
