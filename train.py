@@ -16,6 +16,8 @@ error keeps its traceback (exit code 1).
 """
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 
@@ -24,7 +26,8 @@ def main(cfg: DictConfig) -> float:
     from dicenlp.errors import exit_on_user_error
     from dicenlp.run import run
 
-    results = exit_on_user_error(run, cfg)
+    # a multirun goes on with its other jobs after a job's mistake (and exits with 1 at the end)
+    results = exit_on_user_error(run, cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
     metric = results["primary_metric"]
     split = "test" if results["test"] else "dev"
     print(f"{results['task']} × {results['loss']} × {results['model']} (seed {results['seed']}): "

@@ -241,6 +241,14 @@ def test_train_py_prints_one_line_and_exits_2(tmp_path):
     assert not (tmp_path / "b" / "results.json").exists()
 
 
+def test_a_mistake_in_one_job_of_a_sweep_does_not_stop_the_others(tmp_path):
+    proc = _train_py("-m", *TINY_RUN, "trainer.max_steps=1", "trainer.lr=-1,0.001",
+                     f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${hydra.job.num}")
+    assert "error: trainer.lr: -1 is not valid; expected a learning rate >= 0" in proc.stderr
+    assert not (tmp_path / "0" / "results.json").exists() and (tmp_path / "1" / "results.json").exists()
+    assert proc.returncode == 1  # Hydra reports the failed job at the end
+
+
 @pytest.mark.parametrize("args, message", [
     (["trainer.lrr=1"], "Key 'lrr' is not in struct"),
     (["task=nope"], "Could not find 'task/nope'"),

@@ -71,16 +71,20 @@ class OtherRankFailed(UserError):
     """This process stops because another process of the same distributed run failed (message: which, why)."""
 
 
-def exit_on_user_error(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def exit_on_user_error(fn: Callable[..., T], *args: Any, in_sweep: bool = False, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``; a ``UserError`` becomes ``error: <message>`` on stderr and exit code 2.
 
     In a distributed run every process receives the error (``dicenlp.distributed``); only one prints it (the
-    process where it happened, or the main process for an ``OtherRankFailed``), the others exit quietly."""
+    process where it happened), the others exit quietly. ``in_sweep`` (a Hydra multirun job): the error is printed
+    and raised instead of exiting, so that Hydra records the job as failed, runs the other jobs and reports the
+    failure at the end (exit code 1)."""
     try:
         return fn(*args, **kwargs)
     except UserError as err:
         if not getattr(err, "quiet", False):
             print(f"error: {err.message}", file=sys.stderr, flush=True)
+        if in_sweep:
+            raise
         sys.exit(USER_ERROR_EXIT_CODE)
 
 
