@@ -64,7 +64,7 @@ def test_a_run_killed_after_an_evaluation_resumes_to_the_same_result(tmp_path, s
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "results.json").exists(), "killed too late: the run had finished"
-    saved = json.loads((killed / "state" / STATE_FILE).read_text())
+    saved = json.loads((latest_state(killed) / STATE_FILE).read_text())  # state/, or state.old/ mid-swap
     assert 5 <= saved["step"] < 40
 
     again = subprocess.run(_command(small_pos, killed), env=_env(), capture_output=True, text=True, timeout=600)
