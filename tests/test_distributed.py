@@ -49,4 +49,3 @@ def test_two_processes_match_one_process(tmp_path, launcher):
         assert two == one
     # one run directory: the ranks did not leave Hydra dirs of their own next to it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi", "single"]
-
