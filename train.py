@@ -8,18 +8,26 @@
     python train.py experiment=table5/conll03_dsc     # one cell of the paper's Table 5
     accelerate launch --num_processes 4 train.py task=wsj loss=dsc hydra.run.dir=outputs/wsj_dsc
 
-Hydra stays here and in dicenlp/run.py; everything below takes plain arguments.
+    python train.py ... hydra.run.dir=outputs/x       # run again after a kill: continues from the last evaluation
+
+Hydra stays here and in dicenlp/run.py; everything below takes plain arguments. A mistake in the input (data,
+config, device) prints one line ``error: <where>: <what>; expected <what>`` and exits with code 2; an unexpected
+error keeps its traceback (exit code 1).
 """
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from dicenlp.errors import exit_on_user_error
     from dicenlp.run import run
 
-    results = run(cfg)
+    # a multirun goes on with its other jobs after a job's mistake (and exits with 1 at the end)
+    results = exit_on_user_error(run, cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
     metric = results["primary_metric"]
     split = "test" if results["test"] else "dev"
     print(f"{results['task']} × {results['loss']} × {results['model']} (seed {results['seed']}): "

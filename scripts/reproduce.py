@@ -31,7 +31,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from dicenlp.experiments import SCALES, CellSpec, TableSpec, finished_result, load_table, table_names  # noqa: E402
+from dicenlp.experiments import SCALES, CellSpec, TableSpec, load_table, table_names  # noqa: E402
+from dicenlp.run_folder import finished_result, other_config  # noqa: E402
 from make_tables import OUTPUTS, RESULTS, write_table  # noqa: E402
 
 
@@ -141,7 +142,7 @@ def sweep_command(args: argparse.Namespace, spec: TableSpec, cells: list[CellSpe
     subdir = "_".join(f"${{hydra.runtime.choices.{k}}}" if "." not in k else f"${{{k}}}" for k in spec.grid)
     return [sys.executable, "train.py", "-m", f"experiment={spec.name}",
             *[f"{key}={','.join(v)}" for key, v in values.items()], f"scale={args.scale}",
-            f"seed={','.join(map(str, args.seeds))}", "++skip_done=true", f"hydra/launcher={args.hydra_launcher}",
+            f"seed={','.join(map(str, args.seeds))}", f"hydra/launcher={args.hydra_launcher}",
             f"hydra.sweep.dir={args.runs_root / args.scale / spec.name}",
             f"hydra.sweep.subdir={subdir}/seed${{seed}}", *args.overrides]
 
@@ -230,6 +231,9 @@ def reproduce(args: argparse.Namespace, spec: TableSpec, cells: list[CellSpec]) 
 
     problems = missing(list(configs.values()), args.scale,
                        need_gpu=args.scale == "paper" and not args.allow_cpu and not args.hydra_launcher)
+    # one run per folder (dicenlp.run_folder): a folder holding a run of another config is never overwritten
+    problems += [f"{_short(run_dir)}: {why}; delete it to rerun with these settings, or keep both with another "
+                 f"RUNS_DIR" for cell, seed, run_dir in jobs if (why := other_config(run_dir, config_of(cell, seed, run_dir)))]
     if problems:
         print(f"reproduce {table} (scale {args.scale}): nothing was run:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)

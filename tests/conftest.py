@@ -36,6 +36,25 @@ TINY_RUN = [
 ]
 
 
+def launch_ranks(command: list[str], cwd, processes: int = 2) -> list:
+    """Start ``command`` as every rank of one distributed job, directly (as SLURM's srun does; no torchrun agent
+    that would kill or restart processes): ``[subprocess.Popen]``, rank order, output piped, own sessions."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    procs = []
+    for rank in range(processes):
+        env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(processes), "RANK": str(rank),
+               "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(processes), "PYTHONPATH": str(REPO_ROOT / "src")}
+        procs.append(subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, start_new_session=True))
+    return procs
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, or skip the test when that folder (or file) is absent."""
     path = SHARED_DATA.joinpath(*parts)

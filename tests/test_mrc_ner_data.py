@@ -48,7 +48,7 @@ def test_bio_iob1_bioes_fixtures_hold_identical_spans(split):
 def test_strict_reader_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("-DOCSTART- -X- -X- O\n\nRain NN O O\nin NN O O\nOslo NNP I-NP I-LOC\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.txt:3, position 2: tag 'I-LOC'"):
+    with pytest.raises(ValueError, match=r"bad.txt:5: tag 'I-LOC' \(after 'O'"):
         read_tagged_file(bad, scheme="BIO", strict=True)
     assert read_tagged_file(bad, scheme="BIO")[0].entities == [(2, 2, "LOC")]  # conlleval repair
 

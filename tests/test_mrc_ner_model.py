@@ -138,8 +138,9 @@ def test_task_registry_and_label_counts(conll_task):
 
 def test_unknown_type_is_an_error(tiny):
     task = MrcNerTask(queries={"PER": "people"}, data_dir=str(SAMPLES / "conll03"))
-    with pytest.raises(ValueError, match=r"\['LOC', 'MISC', 'ORG'\] have no query"):
-        task.setup(tiny[0])
+    with pytest.raises(ValueError, match=r"conll03/train.txt:10: entity type 'ORG' has no query; "
+                                         r"expected one of \['PER'\]"):
+        task.read_data()
 
 
 def test_check_data_names_the_files(tmp_path):

@@ -68,8 +68,6 @@ def test_failed_run_leaves_no_results_json(tmp_path, compose_config):
     from dicenlp.run import run
 
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "results.json").write_text('{"stale": true}')
     cfg = compose_config(*TINY_RUN, "task=sample_pos", "task.params.data_dir=/nonexistent/pos", output_dir=out)
     with pytest.raises(FileNotFoundError, match="/nonexistent/pos"):
         run(cfg)
@@ -108,30 +106,104 @@ def _key(item) -> str:
     return item.key or ".".join(item.nested_key)
 
 
-def test_wandb_offline_run_records_config_metrics_and_summary(run_train, monkeypatch):
-    """The real wandb library, offline: read back what it wrote."""
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    results = run_train("task=sample_pos", "loss=fl", "logger=wandb", "logger.mode=offline")
-    run_dirs = list((Path(results["output_dir"]) / "wandb").glob("offline-run-*"))
-    assert len(run_dirs) == 1
-    config, history_keys, summary, run_info = {}, set(), {}, None
-    for record in read_wandb_records(next(run_dirs[0].glob("*.wandb"))):
+def read_wandb_run(run_dir: Path) -> dict:
+    """What an offline W&B run wrote: run info, config, history keys, final summary, metric definitions,
+    artifacts (name → type and files)."""
+    out = {"config": {}, "history_keys": set(), "summary": {}, "metrics": [], "artifacts": {}, "run": None}
+    for record in read_wandb_records(next(run_dir.glob("*.wandb"))):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run_info = record.run
-            config.update({item.key: json.loads(item.value_json) for item in record.run.config.update})
+            out["run"] = record.run
+            out["config"].update({item.key: json.loads(item.value_json) for item in record.run.config.update})
         elif kind == "config":
-            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+            out["config"].update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "history":
-            history_keys.update(_key(item) for item in record.history.item)
-        elif kind == "summary":
-            summary.update({_key(item): json.loads(item.value_json) for item in record.summary.update})
-    assert run_info.run_group == "sample_pos-tiny-bert-fl"
-    assert {"task:sample_pos", "loss:fl", "model:tiny-bert", "scale:paper"} <= set(run_info.tags)
-    config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
-    assert config["loss.name"] == "fl" and config["trainer.max_steps"] == 4 and "task.params.data_dir" in config
-    assert {"train/loss", "train/lr", "dev/f1"} <= history_keys
-    assert summary["test/f1"] == pytest.approx(results["test"]["f1"])
+            out["history_keys"].update(_key(item) for item in record.history.item)
+        elif kind == "summary":  # replayed in order: the last value of a key is the run's summary
+            out["summary"].update({_key(item): json.loads(item.value_json) for item in record.summary.update})
+        elif kind == "metric":
+            out["metrics"].append(record.metric)
+        elif kind == "artifact":
+            out["artifacts"][record.artifact.name] = (record.artifact.type,
+                                                      sorted(m.path for m in record.artifact.manifest.contents))
+    out["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in out["config"].items()}
+    return out
+
+
+def test_wandb_offline_run_equals_results_json(run_train, monkeypatch, tmp_path):
+    """The real wandb library, offline, on a NER run (per-type metrics) of a paper cell: read back what it wrote."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    results = run_train("experiment=table5", "task=conll03", "task.params.data_dir=data/samples/conll03", "loss=dsc",
+                        "logger=wandb", "logger.mode=offline", "trainer.max_steps=6")
+    run_dirs = list((Path(results["output_dir"]) / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 1
+    wb = read_wandb_run(run_dirs[0])
+    assert wb["run"].run_group == "conll03-tiny-bert-dsc"
+    assert {"task:conll03", "loss:dsc", "model:tiny-bert", "scale:paper"} <= set(wb["run"].tags)
+    config = wb["config"]
+    assert config["loss.name"] == "dsc" and config["trainer.max_steps"] == 6 and "task.params.data_dir" in config
+    assert config["git_commit"] == results["git_commit"] and config["loss_variant"] == "dsc"
+    assert {"train/loss", "train/lr", "dev/f1", "test/f1", "trainer/step"} <= wb["history_keys"]
+    # the step axis and the best dev metric are defined
+    steps = {m.glob_name or m.name: m.step_metric for m in wb["metrics"]}
+    assert steps["train/*"] == steps["dev/*"] == steps["test/*"] == "trainer/step"
+    assert any(m.name == "dev/f1" and m.summary.max for m in wb["metrics"])
+    # the summary is results.json's numbers: the best checkpoint's dev metrics (not the last evaluation's)
+    summary = wb["summary"]
+    for split in ("dev", "test"):
+        for metric, value in results[split].items():
+            assert summary[f"{split}/{metric}"] == pytest.approx(value, abs=1e-12), (split, metric)
+    assert summary["best_step"] == results["best_step"]
+    assert results["paper"]["f1"] == 93.33  # Table 5, BERT-MRC+DSC on CoNLL 2003
+    assert summary["paper/f1"] == 93.33 and summary["delta/f1"] == pytest.approx(results["test"]["f1"] - 93.33)
+    assert summary["delta/precision"] == pytest.approx(results["test"]["precision"] - 93.41)
+    # per-type F1 as a table, and results.json + config.yaml as an artifact
+    table = json.loads(next(run_dirs[0].glob("files/media/table/per_class*.table.json")).read_text())
+    assert table["columns"] == ["split", "class", "precision", "recall", "f1"]
+    rows = {(r[0], r[1]): r[4] for r in table["data"]}
+    assert rows[("test", "PER")] == pytest.approx(results["test"]["f1_PER"]) and len(rows) == 8
+    run_id = wb["run"].run_id
+    assert wb["artifacts"][f"results-{run_id}"] == ("results", ["config.yaml", "results.json"])
+
+
+def test_wandb_dir_is_honoured(run_train, monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    results = run_train("task=sample_pos", "loss=ce", "logger=wandb", "trainer.max_steps=2")
+    assert not (Path(results["output_dir"]) / "wandb").exists()
+    assert len(list((tmp_path / "wb" / "wandb").glob("offline-run-*"))) == 1
+
+
+def test_an_interrupted_run_resumes_its_wandb_run(compose_config, monkeypatch, tmp_path):
+    """Interrupted after its first saved state (an exception where a kill would strike), the run continues from
+    that state and from the same W&B run (same id); metrics.jsonl has each step once."""
+    import dicenlp.checkpoints
+    import dicenlp.trainer
+    from dicenlp.curves import read_metrics
+    from dicenlp.run import run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    save = dicenlp.checkpoints.save_training_state
+
+    def save_then_stop(accelerator, run_dir, state):
+        save(accelerator, run_dir, state)
+        raise KeyboardInterrupt("killed")
+
+    out = tmp_path / "run"
+    cfg = compose_config(*TINY_RUN, "task=sample_pos", "loss=ce", "logger=wandb", "trainer.max_steps=6",
+                         output_dir=out)
+    monkeypatch.setattr(dicenlp.trainer, "save_training_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.setattr(dicenlp.trainer, "save_training_state", save)
+    results = run(cfg)
+    assert results["resumed_from_step"] == 2
+    ids = {d.name.rsplit("-", 1)[-1] for d in (out / "wandb").glob("offline-run-*")}
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2 and len(ids) == 1
+    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "train/loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.mark.parametrize("loss", ["ce", "dsc"])

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from dicenlp.experiments import TableSpec, cell_of, finished_result, load_table, table_names
+from dicenlp.experiments import TableSpec, cell_of, load_table, table_names
+from dicenlp.run_folder import finished_result
 from dicenlp.tables import (ExampleScores, collect, example_scores, paired_bootstrap, random_model_note,
                             table_markdown)
 
@@ -80,11 +81,11 @@ def test_every_table_file_composes_each_cell_with_its_values(table, compose_conf
 
 
 def test_a_finished_run_is_skipped_only_for_the_same_config(tmp_path):
-    config = {"seed": 1, "trainer": {"lr": 1e-5}, "output_dir": "a", "skip_done": True}
+    config = {"seed": 1, "trainer": {"lr": 1e-5, "resume": "auto"}, "output_dir": "a"}
     assert finished_result(tmp_path, config) is None
-    (tmp_path / "results.json").write_text(json.dumps({"config": {**config, "output_dir": "b", "skip_done": False}}))
+    (tmp_path / "results.json").write_text(json.dumps({"config": {**config, "output_dir": "b"}}))
     assert finished_result(tmp_path, config) is not None
-    assert finished_result(tmp_path, {**config, "trainer": {"lr": 2e-5}}) is None
+    assert finished_result(tmp_path, {**config, "trainer": {"lr": 2e-5, "resume": "auto"}}) is None
 
 
 # ----------------------------------------------------------------------------- tables and the bootstrap test
@@ -240,16 +241,19 @@ def test_a_table_grid_through_hydras_submitit_launcher_with_the_same_skip_rule(t
 
 
 def test_a_job_whose_run_dir_holds_the_results_of_its_config_returns_them_without_training(run_train):
-    """The skip rule inside a (multirun) job: skip_done=true and the same config → the stored results."""
+    """The skip rule inside a (multirun) job: the same config → the stored results; another config → an error that
+    names the difference (one run per folder), never a silent overwrite."""
+    from dicenlp.errors import RunDirError
     from dicenlp.run import run
 
-    first = run_train("++skip_done=true")
+    first = run_train()
     results = Path(first["output_dir"]) / "results.json"
     stamp = results.stat().st_mtime
     assert run(first["config"]) == json.loads(results.read_text())
     assert results.stat().st_mtime == stamp
-    changed = run({**first["config"], "trainer": {**first["config"]["trainer"], "max_steps": 2}})
-    assert changed["total_steps"] == 2 and results.stat().st_mtime > stamp  # another config: trained again
+    with pytest.raises(RunDirError, match="max_steps"):
+        run({**first["config"], "trainer": {**first["config"]["trainer"], "max_steps": 2}})
+    assert results.stat().st_mtime == stamp
 
 
 @pytest.mark.slow

@@ -65,7 +65,14 @@ class ToyModel(nn.Module):
         return {"logits": self.linear(self.norm(batch["x"]))}
 
 
-def _fit(**overrides):
+@pytest.fixture
+def toy_fit(tmp_path):
+    """``toy_fit(**trainer_overrides) -> (task, model, accelerator, result, logged)`` in a fresh run folder."""
+    runs = iter(range(100))
+    return lambda **overrides: _fit(tmp_path / f"run{next(runs)}", **overrides)
+
+
+def _fit(output_dir, **overrides):
     torch.manual_seed(0)
     task = ToyTask()
     task.setup()
@@ -74,13 +81,14 @@ def _fit(**overrides):
                            "log_every": 1, "eval_every": 3, **overrides})
     logged = []
     accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, cpu=True)
-    result = fit(task, model, nn.CrossEntropyLoss(), accelerator, cfg, log_metrics=lambda m, s: logged.append((s, m)))
+    result = fit(task, model, nn.CrossEntropyLoss(), accelerator, cfg, output_dir=output_dir,
+                 log_metrics=lambda m, s: logged.append((s, m)))
     return task, model, accelerator, result, logged
 
 
 @pytest.mark.parametrize("scheduler, end_ratio", [("linear", 0.0), ("polynomial", 0.25), ("constant", 1.0)])
-def test_lr_reaches_its_end_value_at_the_last_optimizer_step(scheduler, end_ratio):
-    _, _, _, result, logged = _fit(scheduler=scheduler)
+def test_lr_reaches_its_end_value_at_the_last_optimizer_step(scheduler, end_ratio, toy_fit):
+    _, _, _, result, logged = toy_fit(scheduler=scheduler)
     lrs = [(s, m["train/lr"]) for s, m in logged if "train/lr" in m]
     assert [s for s, _ in lrs] == list(range(1, result.total_steps + 1))
     assert lrs[-1][1] == pytest.approx(0.05 * end_ratio, abs=1e-12)
@@ -89,15 +97,15 @@ def test_lr_reaches_its_end_value_at_the_last_optimizer_step(scheduler, end_rati
 
 
 @pytest.mark.parametrize("grad_accum", [1, 3])
-def test_steps_count_optimizer_steps_under_accumulation(grad_accum):
-    _, _, _, result, logged = _fit(grad_accum=grad_accum)
+def test_steps_count_optimizer_steps_under_accumulation(grad_accum, toy_fit):
+    _, _, _, result, logged = toy_fit(grad_accum=grad_accum)
     batches_per_epoch = math.ceil(64 / 8)
     assert result.total_steps == 2 * math.ceil(batches_per_epoch / grad_accum)
     assert max(s for s, m in logged if "train/loss" in m) == result.total_steps
 
 
-def test_best_dev_checkpoint_is_restored_for_test():
-    task, model, accelerator, result, logged = _fit(max_epochs=4, eval_every=2)
+def test_best_dev_checkpoint_is_restored_for_test(toy_fit):
+    task, model, accelerator, result, logged = toy_fit(max_epochs=4, eval_every=2)
     dev_curve = {s: m["dev/accuracy"] for s, m in logged if "dev/accuracy" in m}
     best_step = max(dev_curve, key=lambda s: (dev_curve[s], -s))
     assert result.best_step == best_step
@@ -108,8 +116,8 @@ def test_best_dev_checkpoint_is_restored_for_test():
     assert result.test is not None and result.train_time_s > 0 and result.examples_per_s > 0
 
 
-def test_model_learns_the_toy_task():
-    _, _, _, result, _ = _fit(max_epochs=6)
+def test_model_learns_the_toy_task(toy_fit):
+    _, _, _, result, _ = toy_fit(max_epochs=6)
     assert result.test["accuracy"] > 85
 
 
@@ -119,9 +127,9 @@ def test_concat_padded_pads_dim1_with_the_eval_pad_value():
     assert concat_padded([np.arange(2), np.arange(3)]).tolist() == [0, 1, 0, 1, 2]
 
 
-def test_frozen_model_runs_under_every_schedule():
+def test_frozen_model_runs_under_every_schedule(toy_fit):
     for scheduler in ("linear", "polynomial", "constant"):
-        _, _, _, result, logged = _fit(scheduler=scheduler, lr=0.0, max_epochs=1)
+        _, _, _, result, logged = toy_fit(scheduler=scheduler, lr=0.0, max_epochs=1)
         assert all(m["train/lr"] == 0.0 for _, m in logged if "train/lr" in m)
 
 
@@ -138,7 +146,7 @@ def test_unknown_trainer_setting_is_an_error():
         TrainerConfig.from_dict({"lrr": 1.0})
 
 
-def test_non_finite_loss_stops_training():
+def test_non_finite_loss_stops_training(tmp_path):
     class NanLoss(nn.Module):
         def forward(self, logits, target):
             return logits.sum() * float("nan")
@@ -146,4 +154,5 @@ def test_non_finite_loss_stops_training():
     task = ToyTask()
     task.setup()
     with pytest.raises(FloatingPointError, match="non-finite"):
-        fit(task, task.build_model(None, "ce"), NanLoss(), Accelerator(cpu=True), TrainerConfig(batch_size=8))
+        fit(task, task.build_model(None, "ce"), NanLoss(), Accelerator(cpu=True), TrainerConfig(batch_size=8),
+            output_dir=tmp_path)

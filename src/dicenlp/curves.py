@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from dicenlp.files import write_text_atomic
 from dicenlp.tracking import Tracker
 
 METRICS_FILE = "metrics.jsonl"
@@ -27,11 +28,17 @@ CURVES_FILE = "curves.png"
 
 
 class MetricsFile(Tracker):
-    """A tracker that appends every ``log(metrics, step)`` to a JSON-lines file."""
+    """A tracker that appends every ``log(metrics, step)`` to a JSON-lines file.
 
-    def __init__(self, path: str | Path):
+    ``resume_step``: a run resumed from the state of that step continues the file: the records of later steps
+    (logged before the kill, and logged again now) are dropped first, so the curves have no duplicates."""
+
+    def __init__(self, path: str | Path, resume_step: int | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.exists():
+            kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         self._handle = self.path.open("a", encoding="utf-8")
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:

@@ -30,11 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT_DIR = REPO_ROOT / "configs" / "experiment"
 SCALES = ("paper", "mini", "smoke")
 
-#: Config keys that name where or how a run was started, not what it computes: ignored when deciding
-#: whether a finished run is the run asked for.
-RUN_PLACE_KEYS = ("output_dir", "skip_done")
-
-
 @dataclass(frozen=True)
 class CellSpec:
     """One cell of a table: grid values, the ``train.py`` overrides that select it, the paper's numbers."""
@@ -182,23 +177,4 @@ def cell_of(config: Mapping[str, Any]) -> tuple[TableSpec, CellSpec] | None:
     return table, table.cell(values)
 
 
-def comparable(config: Mapping[str, Any], ignore: Sequence[str] = ()) -> Any:
-    """What a config computes, comparable with ``==``: without RUN_PLACE_KEYS (and ``ignore``), as results.json
-    stores it (a JSON round trip: tuples become lists, keys strings)."""
-    skip = set(RUN_PLACE_KEYS) | set(ignore)
-    return json.loads(json.dumps({k: v for k, v in config.items() if k not in skip}, default=str))
-
-
-def finished_result(run_dir: str | Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``results.json`` in ``run_dir`` if it exists and was made by this same resolved config, else None.
-
-    The one skip-what-is-done rule, used by ``run.py`` (``skip_done=true``) and ``scripts/reproduce.py``.
-    """
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        return None
-    result = json.loads(path.read_text(encoding="utf-8"))
-    return result if comparable(result.get("config") or {}) == comparable(config) else None
-
-
-__all__ = ["CellSpec", "SCALES", "TableSpec", "cell_of", "comparable", "finished_result", "load_table", "table_names"]
+__all__ = ["CellSpec", "SCALES", "TableSpec", "cell_of", "load_table", "table_names"]

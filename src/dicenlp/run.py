@@ -1,36 +1,46 @@
 """One run from a composed config: the only place (with train.py) that knows about Hydra/OmegaConf.
 
-``run(cfg)`` = Accelerator + seed → task → tokenizer/encoder → loss → model → ``trainer.fit`` → files:
+``run(cfg)`` = checked config → Accelerator → the run folder's plan (new, resume, done) → data read and
+validated → tokenizer/encoder → tokenised data → loss → model → ``trainer.fit`` → files:
 
     <run_dir>/config.yaml             the resolved config (written first)
     <run_dir>/metrics.jsonl           training loss, LR and dev metrics per step, as they are logged
     <run_dir>/curves.png              those curves, drawn at the end
+    <run_dir>/state/, best/           the latest training state and the best weights while the run is going
+                                      (removed when it completes; dicenlp.checkpoints)
     <run_dir>/predictions_<split>.json dev (best checkpoint) and test predictions
     <run_dir>/<split>/<name>           task-specific files (e.g. SQuAD's predictions.json, null_odds.json)
     <run_dir>/checkpoint/              best weights with save_pretrained (trainer.save_checkpoint=true)
     <run_dir>/results.json            written LAST and atomically: its presence means the run completed
 
-Only the main process writes; every rank uses the main process's run directory.
+One run per folder (``trainer.resume``, ``dicenlp.run_folder``): the same config continues or returns the finished
+results; another config is an error.
+
+Errors a user can fix raise ``dicenlp.errors.UserError`` (train.py prints them without a traceback). Only the
+main process writes; every rank uses the main process's run directory and learns of a failure on any rank.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from dicenlp.checkpoints import read_train_state, remove_training_state
 from dicenlp.curves import CURVES_FILE, METRICS_FILE, MetricsFile, plot_run, read_metrics
+from dicenlp.errors import ConfigError, DeviceError, MissingDataError, UserError
 from dicenlp.files import write_json_atomic, write_text_atomic
+from dicenlp.run_folder import RunPlan, plan_run_dir
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def git_commit() -> str | None:
     """The repository's commit (with ``-dirty`` when there are uncommitted changes), or None."""
@@ -53,6 +63,26 @@ def resolve_data_dir(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def build_task_from_config(task_cfg: Mapping[str, Any]):
+    """``configs/task/<name>.yaml`` → task; unknown or invalid ``task.params`` are a ``ConfigError``."""
+    from dicenlp.tasks import task_class
+
+    try:
+        cls = task_class(task_cfg["kind"])
+    except ValueError as err:
+        raise ConfigError(str(err), where="task.kind") from None
+    params = resolve_data_dir(dict(task_cfg.get("params") or {}))
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}", where="task.params",
+                          expected=f"keys of {cls.__name__}: {sorted(accepted)}")
+    try:
+        return cls(**params)
+    except ValueError as err:
+        raise ConfigError(str(err), where="task.params") from None
+
+
 def build_loss_from_config(loss_cfg: dict[str, Any], task):
     """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
     from dicenlp.losses import build_loss
@@ -60,7 +90,22 @@ def build_loss_from_config(loss_cfg: dict[str, Any], task):
     params = dict(loss_cfg)
     if params["name"] == "wce" and params.get("class_weights") is None:
         params["label_counts"] = task.label_counts()
-    return build_loss(params)
+    try:
+        return build_loss(params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err), where="loss") from None
+
+
+def load_backbone_from_config(model_cfg: Mapping[str, Any]):
+    """``(tokenizer, encoder)``; a model that cannot be found or loaded is a ``ConfigError``."""
+    from dicenlp.models.backbone import load_backbone
+
+    try:
+        return load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(str(err).splitlines()[0], where="model.name_or_path",
+                          expected="a Hugging Face model name (network or a filled HF cache) or a local model "
+                                   "directory") from None
 
 
 def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
@@ -72,6 +117,7 @@ def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
         log.warning("could not draw %s: %s", output_dir / CURVES_FILE, err)
 
 
+# ------------------------------------------------------------------------------------------------ accelerator
 def _reset_accelerate_state() -> None:
     """Accelerate keeps one process-wide state and refuses a second ``Accelerator`` with another mixed
     precision. Several runs in one process (Hydra multirun, notebooks, tests) each start from a clean state;
@@ -105,30 +151,48 @@ def _no_accelerator() -> bool:
     return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
+def make_accelerator(mixed_precision: str, grad_accum: int):
+    """An Accelerator; a mixed precision the device cannot run is a ``DeviceError`` (never a silent fp32 run)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    _reset_accelerate_state()
+    try:
+        accelerator = Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum,
+                                  cpu=_no_accelerator(),
+                                  # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
+                                  # mask_emb): DDP must not wait for their gradients
+                                  kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    except ValueError as err:  # Accelerate's check of fp16/bf16 on a GPU or other device
+        raise DeviceError(str(err), where="trainer.mixed_precision", expected="no, or a precision this device runs") \
+            from None
+    if mixed_precision != "no" and not accelerator.native_amp:  # Accelerate runs fp16 on a CPU as fp32, silently
+        raise DeviceError(f"{mixed_precision} mixed precision cannot run on this {accelerator.device.type}",
+                          where="trainer.mixed_precision",
+                          expected="bf16 (CPUs and recent GPUs) or no; fp16 needs a GPU")
+    return accelerator
+
+
+# ------------------------------------------------------------------------------------------------ run
 def run(cfg: DictConfig | dict) -> dict[str, Any]:
     """Train and evaluate one (task, loss, model, seed) cell; returns the ``results.json`` content."""
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+    from accelerate.utils import broadcast_object_list, set_seed
 
-    from dicenlp.experiments import cell_of, finished_result
-    from dicenlp.models.backbone import load_backbone
-    from dicenlp.tasks import build_task
+    from dicenlp.distributed import on_main_process, run_everywhere
+    from dicenlp.experiments import cell_of
     from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    if config.get("skip_done") and (done := finished_result(config["output_dir"], config)) is not None:
-        log.info("done already: %s/results.json (same config); not training again", config["output_dir"])
-        return done
-    table_cell = cell_of(config)  # (table, cell) of a paper-table run, else None
+    try:
+        table_cell = cell_of(config)  # (table, cell) of a paper-table run, else None
+    except ValueError as err:
+        raise ConfigError(str(err), where="table.grid") from None
     trainer_cfg = TrainerConfig.from_dict(config["trainer"])
+    task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
+    task = build_task_from_config(task_cfg)
     _distributed_env_from_submitit()
-    _reset_accelerate_state()
-    accelerator = Accelerator(mixed_precision=trainer_cfg.mixed_precision,
-                              gradient_accumulation_steps=trainer_cfg.grad_accum, cpu=_no_accelerator(),
-                              # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
-                              # mask_emb): DDP must not wait for their gradients
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    accelerator = make_accelerator(trainer_cfg.mixed_precision, trainer_cfg.grad_accum)
     output_dir = config["output_dir"]
     if accelerator.num_processes > 1:  # each rank composed its own config: use the main process's run dir
         own_dir, output_dir = output_dir, broadcast_object_list([output_dir])[0]
@@ -137,30 +201,50 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     output_dir = Path(output_dir)
     config["output_dir"] = str(output_dir)
     is_main = accelerator.is_main_process
-    if is_main:
+
+    def prepare_folder() -> RunPlan:  # the main process decides; every process follows
         output_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("results.json", METRICS_FILE, CURVES_FILE):  # an earlier run's files must not look like this one's
-            (output_dir / stale).unlink(missing_ok=True)
-        write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
+        plan = plan_run_dir(output_dir, config, trainer_cfg.resume)
+        if plan.kind != "done":
+            write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(config)))
+        return plan
+
+    plan = on_main_process(accelerator, prepare_folder)
+    if plan.kind == "done":
+        return plan.results
 
     seed = int(config["seed"])
     set_seed(seed)
-    task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
-    task = build_task(task_cfg["kind"], **resolve_data_dir(task_cfg.get("params", {})))
-    task.check_data()
-    tokenizer, encoder = load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
-    with accelerator.main_process_first():  # rank 0 tokenises and fills the cache, the others read it
-        task.setup(tokenizer)
+
+    def read_data() -> None:  # before any model is loaded: a data mistake is reported at once
+        try:
+            task.check_data()
+        except FileNotFoundError as err:  # check_data's contract: the message says what to put where
+            raise err if isinstance(err, UserError) else MissingDataError(str(err)) from None
+        task.read_data()
+
+    run_everywhere(accelerator, read_data, main_first=True)  # main first: it fills the Hub cache the others read
+    tokenizer, encoder = load_backbone_from_config(model_cfg)
+    run_everywhere(accelerator, lambda: task.setup(tokenizer), main_first=True)  # the others read its cache
     loss_fn = build_loss_from_config(loss_cfg, task)
     model = task.build_model(encoder, loss_cfg["name"])
 
-    tracker = (Trackers(MetricsFile(output_dir / METRICS_FILE),
-                        make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
-                                     model=model_cfg["name"], seed=seed, directory=str(output_dir)))
-               if is_main else Tracker())
+    resumed = read_train_state(plan.state) if plan.kind == "resume" else None
+    commit = git_commit()
+    if is_main:
+        wandb = make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
+                             model=model_cfg["name"], seed=seed, directory=str(output_dir),
+                             primary_metric=task.primary_metric,
+                             extra_config={"git_commit": commit, "loss_variant": loss_cfg["name"]},
+                             run_id=resumed.extra.get("tracker_run_id") if resumed else None)
+        tracker = Trackers(MetricsFile(output_dir / METRICS_FILE, resume_step=resumed.step if resumed else None),
+                           wandb)
+    else:
+        tracker = Tracker()
     ok = False
     try:
-        fitted = fit(task, model, loss_fn, accelerator, trainer_cfg, log_metrics=tracker.log, seed=seed)
+        fitted = fit(task, model, loss_fn, accelerator, trainer_cfg, output_dir=output_dir, log_metrics=tracker.log,
+                     seed=seed, resume_from=plan.state, state_extra={"tracker_run_id": tracker.run_id})
         results = {
             "task": task_cfg["name"], "loss": loss_cfg["name"],
             "loss_params": {k: v for k, v in loss_cfg.items() if k != "name"},
@@ -169,7 +253,8 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
             "dev": fitted.dev, "test": fitted.test, "best_step": fitted.best_step, "total_steps": fitted.total_steps,
             "train_time_s": round(fitted.train_time_s, 3), "examples_per_s": round(fitted.examples_per_s, 3),
             "num_processes": accelerator.num_processes, "mixed_precision": trainer_cfg.mixed_precision,
-            "git_commit": git_commit(), "output_dir": str(output_dir),
+            "resumed_from_step": resumed.step if resumed else None, "data_repairs": task.data_repairs,
+            "git_commit": commit, "output_dir": str(output_dir),
             # which paper-table cell and scale this run is (dicenlp.experiments; tables read these keys)
             "table": table_cell[0].name if table_cell else None, "cell": table_cell[1].name if table_cell else None,
             "scale": (config.get("scale") or {}).get("name"), "paper": table_cell[1].paper if table_cell else None,
@@ -186,11 +271,13 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
                 accelerator.unwrap_model(model).save_pretrained(output_dir / "checkpoint", tokenizer=tokenizer)
             draw_curves(output_dir, f"{task_cfg['name']} × {loss_cfg['name']} × {model_cfg['name']} (seed {seed})",
                         task.primary_metric)
-            tracker.summary({**{f"dev/{k}": v for k, v in (fitted.dev or {}).items()},
-                             **{f"test/{k}": v for k, v in (fitted.test or {}).items()},
-                             "best_step": fitted.best_step, "train_time_s": fitted.train_time_s})
             write_json_atomic(output_dir / "results.json", results)
+            remove_training_state(output_dir)
             log.info("results: %s", output_dir / "results.json")
+            try:  # a view of results.json: a dashboard failure must not fail a finished run
+                tracker.record_results(results, [output_dir / "results.json", output_dir / "config.yaml"])
+            except Exception as err:  # noqa: BLE001
+                log.warning("could not record the results with the tracker: %s", err)
         accelerator.wait_for_everyone()
         ok = True
         return results

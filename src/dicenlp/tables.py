@@ -29,7 +29,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from dicenlp.experiments import CellSpec, TableSpec, cell_of, comparable
+from dicenlp.experiments import CellSpec, TableSpec, cell_of
+from dicenlp.run_folder import config_changes
 
 #: Bootstrap replicates and their seed (fixed: regenerating a table gives the same p-values).
 N_BOOTSTRAP = 1000
@@ -205,8 +206,8 @@ def collect(spec: TableSpec, results: Iterable[dict[str, Any]], scale: str = "pa
             cell = spec.cell(found[1].values)
             by_cell.setdefault(cell.name, CellRuns(cell)).runs.append(result)
     for cell in by_cell.values():  # seeds of the newest config only (a rerun with other overrides replaces it)
-        newest = comparable(cell.runs[-1]["config"], ignore=("seed",))
-        kept = [r for r in cell.runs if comparable(r["config"], ignore=("seed",)) == newest]
+        newest = cell.runs[-1]["config"]
+        kept = [r for r in cell.runs if not config_changes(r["config"], newest, ignore=("seed",))]
         cell.stale, cell.runs = len(cell.runs) - len(kept), kept
         # a dataset that lacks the table's split (GLUE's QQP has no labeled test) is reported on its own split
         cell.split = spec.split if not spec.split or any(r.get(spec.split) for r in kept) else run_metrics(kept[-1])[0]

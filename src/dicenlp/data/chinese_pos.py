@@ -33,6 +33,8 @@ from typing import Sequence
 from dicenlp.data.conll import ColumnFormatError, Sentence, read_column_file
 from dicenlp.data.conllu import read_conllu
 from dicenlp.data.schemes import IllFormedTagsError, Span, spans_to_tags, tags_to_spans
+from dicenlp.data.text import text_lines
+from dicenlp.errors import MissingDataError
 
 LAYOUTS = ("word_pos", "columns", "char_bmes", "conllu")
 
@@ -74,22 +76,21 @@ def read_word_pos_file(path: str | Path, delimiter: str = "_", allow_empty: bool
     """One sentence per line, ``word_TAG word_TAG …`` (whitespace between items)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"word_POS file not found: {path}")
+        raise MissingDataError("word_POS file not found", where=str(path))
     sentences = []
-    with path.open(encoding="utf-8-sig", newline=None) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            items = raw.split()
-            if not items:
-                continue
-            words, tags = [], []
-            for item in items:
-                word, sep, tag = item.rpartition(delimiter)
-                if not sep or not word or not tag:
-                    raise ColumnFormatError(path, line_no, f"expected items 'word{delimiter}TAG' separated by "
-                                                           f"whitespace, found {item!r}")
-                words.append(word)
-                tags.append(tag)
-            sentences.append(Sentence(words, tags, line_no, [[w, t] for w, t in zip(words, tags)]))
+    for line_no, line in text_lines(path):
+        items = line.split()
+        if not items:
+            continue
+        words, tags = [], []
+        for item in items:
+            word, sep, tag = item.rpartition(delimiter)
+            if not sep or not word or not tag:
+                raise ColumnFormatError(path, line_no, f"expected items 'word{delimiter}TAG' separated by "
+                                                       f"whitespace, found {item!r}")
+            words.append(word)
+            tags.append(tag)
+        sentences.append(Sentence(words, tags, line_no, [[w, t] for w, t in zip(words, tags)]))
     if not sentences and not allow_empty:
         raise ColumnFormatError(path, None, f"no sentences found; expected one sentence per line of "
                                             f"'word{delimiter}TAG' items")

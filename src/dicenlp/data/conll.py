@@ -30,17 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dicenlp.data.text import text_lines
+from dicenlp.errors import DataError, MissingDataError
+
 DOCSTART = "-DOCSTART-"
 
 
-class ColumnFormatError(ValueError):
+class ColumnFormatError(DataError):
     """A malformed data file. ``str(err)`` starts with ``path:line:`` so editors can jump to it."""
 
     def __init__(self, path: str | Path, line_no: int | None, message: str) -> None:
         self.path = str(path)
         self.line_no = line_no
-        where = f"{self.path}:{line_no}" if line_no is not None else self.path
-        super().__init__(f"{where}: {message}")
+        super().__init__(message, where=f"{self.path}:{line_no}" if line_no is not None else self.path)
 
 
 @dataclass
@@ -71,15 +73,13 @@ def line_blocks(path: Path, is_break: Callable[[str], bool] = lambda line: False
     (CoNLL-2003's ``-DOCSTART-``); ``is_skipped(line)``: a line dropped without ending it (CoNLL-U comments).
     """
     block: list[tuple[int, str]] = []
-    with path.open(encoding="utf-8-sig", newline=None) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip() or is_break(line):
-                if block:
-                    yield block
-                block = []
-            elif not is_skipped(line):
-                block.append((line_no, line))
+    for line_no, line in text_lines(path):
+        if not line.strip() or is_break(line):
+            if block:
+                yield block
+            block = []
+        elif not is_skipped(line):
+            block.append((line_no, line))
     if block:
         yield block
 
@@ -106,12 +106,13 @@ def read_column_file(path: str | Path, token_col: int = 0, tag_col: int = -1, se
         ``list[Sentence]`` in file order.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ColumnFormatError: inconsistent or too few columns, an empty field, or no sentence at all.
+        MissingDataError (a ``FileNotFoundError``): ``path`` does not exist.
+        ColumnFormatError: inconsistent or too few columns, an empty field, bytes that are not UTF-8, or no
+            sentence at all.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"column file not found: {path}")
+        raise MissingDataError("column file not found", where=str(path))
     sentences: list[Sentence] = []
     n_cols: int | None = None
     first_line_of_width = 0

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from dicenlp.data.conll import ColumnFormatError, Sentence, line_blocks
+from dicenlp.errors import MissingDataError
 
 #: Field indices of the 10 CoNLL-U columns.
 FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
@@ -51,7 +52,7 @@ def read_conllu(path: str | Path, tag: str = "upos", allow_empty: bool = False) 
     tag_index = _TAG_FIELDS[tag]
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CoNLL-U file not found: {path}")
+        raise MissingDataError("CoNLL-U file not found", where=str(path))
     sentences: list[Sentence] = []
     for block in line_blocks(path, is_skipped=lambda line: line.startswith("#")):
         words: list[list[str]] = []

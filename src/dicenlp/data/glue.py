@@ -35,6 +35,7 @@ sentences, and ``SetFit/sst5``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
@@ -45,12 +46,15 @@ from typing import Sequence
 
 import numpy as np
 
+from dicenlp.data.text import read_text, text_lines
+from dicenlp.errors import DataError, MissingDataError
+
 log = logging.getLogger(__name__)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a few QQP questions are long; never truncate a field
 
 
-class GlueFormatError(ValueError):
+class GlueFormatError(DataError):
     """A data file does not have the expected layout (the message names the file, line and expectation)."""
 
 
@@ -125,10 +129,11 @@ SST = TsvLayout("SST", ("sentence", "label"), label="label", text_a="sentence", 
 DATASETS: dict[str, tuple[TsvLayout, int]] = {"mrpc": (MRPC, 2), "qqp": (QQP, 2), "sst2": (SST, 2), "sst5": (SST, 5)}
 
 
-def _open_text(path: Path):
-    # utf-8-sig strips the byte-order mark GLUE's MRPC files start with (else the first header cell would be
-    # "\ufeffQuality"); newline="" lets csv see the file's own line ends.
-    return open(path, encoding="utf-8-sig", newline="")
+def _open_text(path: Path) -> io.StringIO:
+    # read_text strips the byte-order mark GLUE's MRPC files start with (else the first header cell would be
+    # "\ufeffQuality") and names file:line for bytes that are not UTF-8; newline="" lets csv see the file's own
+    # line ends.
+    return io.StringIO(read_text(path), newline="")
 
 
 def read_header(path: str | Path) -> tuple[str, ...]:
@@ -148,7 +153,7 @@ def read_tsv(path: str | Path, layout: TsvLayout, num_labels: int = 2, on_bad_ro
     if on_bad_row not in ("error", "skip"):
         raise ValueError(f"on_bad_row must be 'error' or 'skip', not {on_bad_row!r}")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingDataError("no such file", where=str(path))
     width = len(layout.header)
     expected = "\t".join(layout.header)
     ids, text_a, text_b, labels, skipped = [], [], [], [], []
@@ -197,23 +202,22 @@ def read_jsonl(path: str | Path, num_labels: int, text_key: str = "text", label_
     """JSON lines with a text and an integer label per line (the ``SetFit/sst5`` layout)."""
     path = Path(path)
     ids, texts, labels = [], [], []
-    with open(path, encoding="utf-8-sig") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise GlueFormatError(f"{path}:{line_no}: not a JSON object ({err.msg})") from None
-            if not isinstance(record, dict) or text_key not in record or label_key not in record:
-                raise GlueFormatError(f"{path}:{line_no}: expected an object with keys {text_key!r} and {label_key!r}")
-            label = record[label_key]
-            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_labels:
-                raise GlueFormatError(
-                    f"{path}:{line_no}: expected {label_key!r} in 0..{num_labels - 1}, found {label!r}")
-            ids.append(str(record.get("id", f"{path.stem}-{len(ids)}")))
-            texts.append(str(record[text_key]))
-            labels.append(label)
+    for line_no, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise GlueFormatError(f"{path}:{line_no}: not a JSON object ({err.msg})") from None
+        if not isinstance(record, dict) or text_key not in record or label_key not in record:
+            raise GlueFormatError(f"{path}:{line_no}: expected an object with keys {text_key!r} and {label_key!r}")
+        label = record[label_key]
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_labels:
+            raise GlueFormatError(
+                f"{path}:{line_no}: expected {label_key!r} in 0..{num_labels - 1}, found {label!r}")
+        ids.append(str(record.get("id", f"{path.stem}-{len(ids)}")))
+        texts.append(str(record[text_key]))
+        labels.append(label)
     return Examples(ids, texts, None, np.asarray(labels, dtype=np.int64), source=str(path))
 
 

@@ -24,13 +24,19 @@ dev set, so ``dev_ratio`` splits train 9:1 with a fixed seed, as the paper did (
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from dicenlp.data.conll import ColumnFormatError, read_column_file
-from dicenlp.data.schemes import Span, batch_tags_to_spans, guess_scheme, spans_to_tags
+from dicenlp.data.schemes import (IllFormedTagsError, Span, batch_tags_to_spans, describe_tag, guess_scheme,
+                                  ill_formed_positions, spans_to_tags)
+from dicenlp.data.text import read_text, text_lines
+from dicenlp.errors import DataError, MissingDataError
+
+log = logging.getLogger(__name__)
 
 #: Split names of this project → BERT-MRC file suffixes.
 MRC_FILES = {"train": "mrc-ner.train", "dev": "mrc-ner.dev", "test": "mrc-ner.test"}
@@ -43,14 +49,22 @@ class NerSentence:
 
     entities: ``(start, end_inclusive, type)`` over ``tokens``, sorted, without duplicates.
     source: where it came from (``file:line`` or ``file[index]``), for error messages.
+    line_per_token: ``source`` is ``file:line`` of the first token of a one-token-per-line file (column files),
+        so token ``k`` sits on line ``line + k``.
     """
 
     tokens: list[str]
     entities: list[Span] = field(default_factory=list)
     source: str = ""
+    line_per_token: bool = False
 
     def __post_init__(self) -> None:
         self.entities = sorted(set(map(tuple, self.entities)), key=lambda e: (e[0], e[1], e[2]))
+
+    def where(self, token: int = 0) -> str:
+        """``file:line`` of token ``token`` when the file has one token per line, else ``source``."""
+        path, _, line = self.source.rpartition(":")
+        return f"{path}:{int(line) + token}" if self.line_per_token and line.isdigit() else self.source
 
 
 @dataclass
@@ -75,7 +89,7 @@ class MrcExample:
                 "start_position": list(self.start_position)}
 
 
-class NerDataError(ValueError):
+class NerDataError(DataError):
     """Malformed NER data; the message names the file and the record (line or array index)."""
 
 
@@ -101,7 +115,7 @@ def _rename(entities: Iterable[Span], label_map: Mapping[str, str] | None) -> li
 
 def read_tagged_file(path: str | Path, scheme: str = "auto", token_col: int = 0, tag_col: int = -1,
                      strict: bool = False, label_map: Mapping[str, str] | None = None,
-                     sep: str | None = None) -> list[NerSentence]:
+                     sep: str | None = None, repairs: dict[str, Any] | None = None) -> list[NerSentence]:
     """A CoNLL-style column file (one token per line, blank line between sentences) → sentences.
 
     Args:
@@ -109,15 +123,44 @@ def read_tagged_file(path: str | Path, scheme: str = "auto", token_col: int = 0,
             Decoding follows conlleval for every scheme; ``strict=True`` rejects ill-formed sequences with
             ``file:line``.
         label_map: rename entity types (e.g. MSRA ``{"NR": "PER", "NS": "LOC", "NT": "ORG"}``).
+        repairs: filled with ``{str(path): {"scheme", "ill_formed_tags", "first"}}`` when (``strict=False``)
+            some tags are not well formed for the scheme and were repaired as conlleval reads them (e.g. in BIO an
+            ``I-X`` with no ``B-X`` before it starts a new entity, as if it were ``B-X``); a warning says how many.
+
+    A tag that cannot be parsed (``X-PER``) and, with ``strict``, an ill-formed one raise ``NerDataError`` naming
+    ``file:line`` of the tag.
     """
     sentences = read_column_file(path, token_col=token_col, tag_col=tag_col, sep=sep)
     tags = [s.tags for s in sentences]
-    if scheme == "auto":
-        scheme = guess_scheme(tags)
-    where = [f"{path}:{s.line_no}" for s in sentences]
-    spans = batch_tags_to_spans(tags, scheme=scheme, strict=strict, where=where)
-    return [NerSentence(tokens=list(s.tokens), entities=_rename(sp, label_map), source=w)
-            for s, sp, w in zip(sentences, spans, where)]
+    try:
+        if scheme == "auto":
+            scheme = guess_scheme(tags)
+        spans = batch_tags_to_spans(tags, scheme=scheme, strict=strict)
+    except IllFormedTagsError as err:
+        raise NerDataError(err.detail, where=f"{path}:{sentences[err.sentence].line_no + err.position}") from None
+    bad = ill_formed_positions(tags, scheme)
+    if bad:
+        s, pos = bad[0]
+        first = f"{path}:{sentences[s].line_no + pos}"
+        log.warning("%s: %d tag(s) are not well formed for %s (first at line %d: %s); read as conlleval does "
+                    "(e.g. an I-X without B-X starts a new entity); task.params.strict=true rejects them instead",
+                    path, len(bad), scheme, sentences[s].line_no + pos, describe_tag(tags[s], pos))
+        if repairs is not None:
+            repairs[str(path)] = {"scheme": scheme, "ill_formed_tags": len(bad), "first": first}
+    return [NerSentence(tokens=list(s.tokens), entities=_rename(sp, label_map), source=f"{path}:{s.line_no}",
+                        line_per_token=True)
+            for s, sp in zip(sentences, spans)]
+
+
+def check_entity_types(sentences: Sequence[NerSentence], types: Sequence[str]) -> None:
+    """Raise ``NerDataError`` naming the file and line (or record) of the first entity whose type has no query."""
+    allowed = set(types)
+    for sent in sentences:
+        for start, _, typ in sent.entities:
+            if typ not in allowed:
+                raise NerDataError(f"entity type {typ!r} has no query", where=sent.where(start),
+                                   expected=f"one of {list(types)} (add a query to task.params.queries, or rename the "
+                                            f"type with task.params.label_map)")
 
 
 def write_tagged_file(path: str | Path, sentences: Sequence[NerSentence], scheme: str = "BIO") -> None:
@@ -137,24 +180,23 @@ def read_slash_file(path: str | Path, label_map: Mapping[str, str] | None = None
     ``NT`` (upper-cased, then ``label_map``). Empty lines are skipped."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"MSRA word/tag file not found: {path}")
+        raise MissingDataError("MSRA word/tag file not found", where=str(path))
     out = []
-    with path.open(encoding="utf-8-sig") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            items = line.split()
-            if not items:
-                continue
-            chars: list[str] = []
-            entities = []
-            for item in items:
-                m = _SLASH.match(item)
-                if m is None:
-                    raise NerDataError(f"{path}:{line_no}: expected word/tag items such as '北京/ns', got {item!r}")
-                word, tag = m.group("word"), m.group("tag")
-                if tag.lower() != outside:
-                    entities.append((len(chars), len(chars) + len(word) - 1, tag.upper()))
-                chars.extend(word)
-            out.append(NerSentence(tokens=chars, entities=_rename(entities, label_map), source=f"{path}:{line_no}"))
+    for line_no, line in text_lines(path):
+        items = line.split()
+        if not items:
+            continue
+        chars: list[str] = []
+        entities = []
+        for item in items:
+            m = _SLASH.match(item)
+            if m is None:
+                raise NerDataError(f"{path}:{line_no}: expected word/tag items such as '北京/ns', got {item!r}")
+            word, tag = m.group("word"), m.group("tag")
+            if tag.lower() != outside:
+                entities.append((len(chars), len(chars) + len(word) - 1, tag.upper()))
+            chars.extend(word)
+        out.append(NerSentence(tokens=chars, entities=_rename(entities, label_map), source=f"{path}:{line_no}"))
     if not out:
         raise NerDataError(f"{path}: no sentences found")
     return out
@@ -173,9 +215,9 @@ def read_mrc_json(path: str | Path, language: str = "en") -> list[MrcExample]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"BERT-MRC file not found: {path}")
+        raise MissingDataError("BERT-MRC file not found", where=str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise NerDataError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); expected a JSON array of "
                            f"BERT-MRC objects") from None
@@ -424,7 +466,8 @@ def detect_format(data_dir: str | Path) -> str:
 def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: str = "en", scheme: str = "auto",
                     label_map: Mapping[str, str] | None = None, dev_ratio: float | None = None,
                     split_seed: int = 42, hub_name: str | Sequence[str] | None = None, strict: bool = False,
-                    files: Mapping[str, str] | None = None, require_dev: bool = True) -> dict[str, list[NerSentence]]:
+                    files: Mapping[str, str] | None = None, require_dev: bool = True,
+                    repairs: dict[str, Any] | None = None) -> dict[str, list[NerSentence]]:
     """Read train/dev/test sentences of one dataset.
 
     Args:
@@ -434,6 +477,7 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
         dev_ratio: when there is no dev file (MSRA), split train with this ratio and ``split_seed``.
         require_dev: without a dev file and ``dev_ratio``, raise (False: return the splits there are; the task
             then splits one off with its ``split_off`` param).
+        repairs: filled with the tag repairs of column files (``read_tagged_file``).
     """
     data_dir = Path(data_dir)
     fmt = data_format
@@ -443,7 +487,7 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
             if hub_name:
                 fmt = "hub"
             else:
-                raise FileNotFoundError(f"no NER data in {data_dir}: expected {MRC_FILES['train']} (BERT-MRC JSON) or "
+                raise MissingDataError(f"no NER data in {data_dir}: expected {MRC_FILES['train']} (BERT-MRC JSON) or "
                                         f"a column file such as train.txt (see docs/ner.md)")
     splits: dict[str, list[NerSentence]] = {}
     if fmt == "hub":
@@ -453,7 +497,7 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
             if files and split in files:
                 path = data_dir / files[split]
                 if not path.is_file():
-                    raise FileNotFoundError(f"{split} file not found: {path}")
+                    raise MissingDataError(f"{split} file not found", where=str(path))
             elif fmt == "mrc_json":
                 path = data_dir / MRC_FILES[split]
                 path = path if path.is_file() else None
@@ -470,17 +514,19 @@ def load_ner_splits(data_dir: str | Path, data_format: str = "auto", language: s
             elif fmt == "slash":
                 splits[split] = read_slash_file(path, label_map)
             else:
-                splits[split] = read_tagged_file(path, scheme=scheme, label_map=label_map, strict=strict)
+                splits[split] = read_tagged_file(path, scheme=scheme, label_map=label_map, strict=strict,
+                                                 repairs=repairs)
     if "train" not in splits:
-        raise FileNotFoundError(f"no training file found in {data_dir} (format {fmt})")
+        raise MissingDataError(f"no training file found in {data_dir} (format {fmt})")
     if "dev" not in splits and (dev_ratio or require_dev):
         if not dev_ratio:
-            raise FileNotFoundError(f"no dev file in {data_dir}; set dev_ratio (e.g. 0.1) to split train 9:1")
+            raise MissingDataError(f"no dev file in {data_dir}; set dev_ratio (e.g. 0.1) to split train 9:1")
         splits["train"], splits["dev"] = split_train_dev(splits["train"], dev_ratio, split_seed)
     return splits
 
 
-__all__ = ["ColumnFormatError", "MrcExample", "NerDataError", "NerSentence", "context_tokens", "detect_format",
+__all__ = ["ColumnFormatError", "MrcExample", "NerDataError", "NerSentence", "check_entity_types", "context_tokens",
+           "detect_format",
            "hf_to_sentences", "hub_available", "load_hub_ner", "load_ner_splits", "mrc_to_sentences", "read_mrc_json",
            "read_mrc_sentences", "read_slash_file", "read_tagged_file", "sentences_to_mrc", "split_train_dev",
            "write_mrc_json", "write_tagged_file"]

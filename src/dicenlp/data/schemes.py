@@ -44,6 +44,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from dicenlp.errors import DataError
+
 Span = tuple[int, int, str]
 
 #: Canonical scheme name for every accepted name.
@@ -58,8 +60,22 @@ _O, _B, _I, _E, _S = 0, 1, 2, 3, 4
 _CODE = {"O": _O, "B": _B, "I": _I, "M": _I, "E": _E, "S": _S}
 
 
-class IllFormedTagsError(ValueError):
-    """A tag sequence is not well formed for its scheme (strict mode), or a tag cannot be parsed."""
+class IllFormedTagsError(DataError):
+    """A tag sequence is not well formed for its scheme (strict mode), or a tag cannot be parsed.
+
+    ``sentence`` and ``position`` (when known) locate the tag, ``detail`` is the message without the location,
+    so that a reader can name ``file:line`` of the exact token."""
+
+    sentence: int | None = None
+    position: int | None = None
+    detail: str = ""
+
+
+def _located(sentence: int, position: int, where: Sequence[str] | None, detail: str) -> IllFormedTagsError:
+    loc = where[sentence] if where is not None else f"sentence {sentence}"
+    err = IllFormedTagsError(f"{loc}, position {position}: {detail}")
+    err.sentence, err.position, err.detail = sentence, position, detail
+    return err
 
 
 def canonical_scheme(scheme: str) -> str:
@@ -202,10 +218,8 @@ def batch_tags_to_spans(sentences: Sequence[Sequence[str]], scheme: str = "BIO",
     try:
         code, typ, types, raw = _encode(flat)
     except IllFormedTagsError as err:
-        i = err.index
-        sent = int(np.searchsorted(offsets, i, side="right") - 1)
-        loc = where[sent] if where is not None else f"sentence {sent}"
-        raise IllFormedTagsError(f"{loc}, position {i - int(offsets[sent])}: {err}") from None
+        sent = int(np.searchsorted(offsets, err.index, side="right") - 1)
+        raise _located(sent, err.index - int(offsets[sent]), where, str(err)) from None
 
     if strict:
         bad = _strict_errors(code, typ, first, last, raw, scheme)
@@ -213,13 +227,8 @@ def batch_tags_to_spans(sentences: Sequence[Sequence[str]], scheme: str = "BIO",
             i = int(np.argmax(bad))
             sent = int(np.searchsorted(offsets, i, side="right") - 1)
             pos = i - int(offsets[sent])
-            seq = list(sentences[sent])
-            loc = where[sent] if where is not None else f"sentence {sent}"
-            prev = seq[pos - 1] if pos > 0 else "<start>"
-            nxt = seq[pos + 1] if pos + 1 < len(seq) else "<end>"
-            raise IllFormedTagsError(
-                f"{loc}, position {pos}: tag {seq[pos]!r} (after {prev!r}, before {nxt!r}) is not well formed "
-                f"for scheme {scheme} ({_RULES[scheme]})")
+            raise _located(sent, pos, where, f"{describe_tag(sentences[sent], pos)} is not well formed for scheme "
+                                             f"{scheme} ({_RULES[scheme]})")
 
     start, end = _chunk_flags(code, typ, first, last)
     starts = np.flatnonzero(start)
@@ -242,6 +251,25 @@ _RULES = {
     "BMES": "M-X/E-X must follow B-X or M-X, B-X/M-X must be followed by M-X or E-X; prefixes B, M, E, S, O",
     "BIES": "as BIOES and every position is in a chunk; prefixes B, I, E, S (no O)",
 }
+
+
+def describe_tag(tags: Sequence[str], position: int) -> str:
+    """``"tag 'I-PER' (after 'O', before 'O')"``: a tag with its neighbours, for messages."""
+    prev = tags[position - 1] if position > 0 else "<start>"
+    nxt = tags[position + 1] if position + 1 < len(tags) else "<end>"
+    return f"tag {tags[position]!r} (after {prev!r}, before {nxt!r})"
+
+
+def ill_formed_positions(sentences: Sequence[Sequence[str]], scheme: str) -> list[tuple[int, int]]:
+    """``(sentence, position)`` of every tag that is not well formed for ``scheme`` (the tags that the default,
+    conlleval-style decoding repairs: e.g. in BIO an ``I-X`` without ``B-X`` before it, read as ``B-X``)."""
+    scheme = canonical_scheme(scheme)
+    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    offsets, first, last = _sentence_bounds(lengths)
+    code, typ, _, raw = _encode([t for s in sentences for t in s])
+    bad = np.flatnonzero(_strict_errors(code, typ, first, last, raw, scheme))
+    sent = np.searchsorted(offsets, bad, side="right") - 1
+    return list(zip(sent.tolist(), (bad - offsets[sent]).tolist()))
 
 
 def tags_to_spans(tags: Sequence[str], scheme: str = "BIO", strict: bool = False) -> list[Span]:
@@ -301,24 +329,32 @@ def convert_tags(tags: Sequence[str], source: str, target: str, strict: bool = F
 
 def guess_scheme(sentences: Iterable[Sequence[str]]) -> str:
     """Best guess of the scheme of a corpus: ``BMES`` if ``M-`` occurs, ``BIOES`` if ``E-``/``S-`` occur,
-    ``IOB1`` if some chunk starts with ``I-`` (sentence start, after ``O`` or after another type), else ``BIO``.
+    ``IOB1`` if some chunk starts with ``I-`` (sentence start, after ``O`` or after another type) and no chunk
+    starts with ``B-`` where IOB1 forbids it (after ``O`` or another type), else ``BIO``. (A BIO file with a few
+    ``I-`` tags without ``B-`` stays BIO: its ``B-`` tags after ``O`` show the scheme.)
+
+    A tag that cannot be parsed raises ``IllFormedTagsError`` with ``sentence`` and ``position`` set.
     """
     prefixes: set[str] = set()
-    iob1 = False
-    for tags in sentences:
+    i_starts = b_starts = False
+    for s, tags in enumerate(sentences):
         prev_p, prev_t = "O", None
-        for tag in tags:
-            p, t = split_tag(tag)
+        for pos, tag in enumerate(tags):
+            try:
+                p, t = split_tag(tag)
+            except IllFormedTagsError as err:
+                raise _located(s, pos, None, str(err)) from None
             prefixes.add(p)
-            if p == "I" and (prev_p == "O" or prev_t != t):
-                iob1 = True
+            new_chunk = prev_p == "O" or prev_t != t
+            i_starts |= p == "I" and new_chunk
+            b_starts |= p == "B" and new_chunk
             prev_p, prev_t = p, t
     if "M" in prefixes:
         return "BMES"
     if prefixes & {"E", "S"}:
         return "BIOES"
-    return "IOB1" if iob1 else "BIO"
+    return "IOB1" if i_starts and not b_starts else "BIO"
 
 
-__all__ = ["IllFormedTagsError", "Span", "batch_tags_to_spans", "canonical_scheme", "convert_tags", "guess_scheme",
-           "is_well_formed", "spans_to_tags", "split_tag", "tags_to_spans"]
+__all__ = ["IllFormedTagsError", "Span", "batch_tags_to_spans", "canonical_scheme", "convert_tags", "describe_tag",
+           "guess_scheme", "ill_formed_positions", "is_well_formed", "spans_to_tags", "split_tag", "tags_to_spans"]

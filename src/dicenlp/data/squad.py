@@ -27,11 +27,14 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from dicenlp.data.text import read_text
+from dicenlp.errors import DataError
+
 #: Hugging Face Hub copies of the datasets (``datasets.load_dataset(name)``, splits train/validation).
 HUB_NAMES = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
 
 
-class SquadFormatError(ValueError):
+class SquadFormatError(DataError):
     """A SQuAD-layout file does not have the expected structure (message names file and entry)."""
 
 
@@ -40,15 +43,19 @@ def _expect(cond: bool, path: Path | str, where: str, what: str) -> None:
         raise SquadFormatError(f"{path}: {where}: {what}")
 
 
-def read_squad_json(path: str | Path, *, check_answers: bool = True) -> list[dict[str, Any]]:
-    """Flat examples (one per question) of a SQuAD v1.1/v2.0/QuoRef JSON file; see the module docstring."""
+def read_squad_json(path: str | Path, *, check_answers: bool = True, allow_empty: bool = False) -> list[dict[str, Any]]:
+    """Flat examples (one per question) of a SQuAD v1.1/v2.0/QuoRef JSON file; see the module docstring.
+    A file without any question is an error unless ``allow_empty``."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as handle:
-            obj = json.load(handle)
+        obj = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise SquadFormatError(f"{path}: line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})") from err
-    return examples_from_squad_obj(obj, source=path, check_answers=check_answers)
+    examples = examples_from_squad_obj(obj, source=path, check_answers=check_answers)
+    if not examples and not allow_empty:
+        raise SquadFormatError("no questions", where=str(path),
+                               expected='at least one question in data[].paragraphs[].qas (SQuAD JSON layout)')
+    return examples
 
 
 def examples_from_squad_obj(obj: Any, *, source: str | Path = "<object>",

@@ -3,7 +3,8 @@
 One run is::
 
     task = SomeTask(data_dir=..., max_length=...)       # plain arguments, no Hydra
-    task.setup(tokenizer)                                 # read every split, tokenise (batched, cached)
+    task.read_data()                                      # read and validate every split (no model needed)
+    task.setup(tokenizer)                                 # tokenise (batched, cached); reads first if needed
     model = task.build_model(encoder, loss_name)          # encoder + task head (nn.Module)
     outputs = model(batch)                                # dict of logits
     loss = task.compute_loss(outputs, batch, loss_fn)     # the ONLY place a loss is computed
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 
 from dicenlp.data.subsets import SPLITS, DataPlan
+from dicenlp.errors import MissingDataError
 
 #: Value the trainer pads eval tensors with along dim 1 (chosen to be an impossible label and a very
 #: negative logit at once).
@@ -102,6 +104,9 @@ class Task(abc.ABC):
         self.data_plan = DataPlan.from_params(max_examples, split_off, split_seed)
         self.data_sizes: dict[str, int] = {}
         self.split_from: dict[str, str] = {}
+        #: repairs made while reading, ``{file: {...}}`` (e.g. ill-formed BIO tags read as conlleval does); a run
+        #: records them in results.json as ``data_repairs``
+        self.data_repairs: dict[str, Any] = {}
 
     def plan_splits(self, splits: dict[str, Any], group_keys=None) -> dict[str, Any]:
         """Apply the split-offs and caps of ``self.data_plan`` to the splits as read and record the sizes used.
@@ -109,8 +114,10 @@ class Task(abc.ABC):
         splits, self.split_from = self.data_plan.apply(splits, group_keys, self.name)
         missing = [s for s in ("train", "dev") if s not in splits]
         if missing:
-            raise FileNotFoundError(f"task {self.name!r}: no {' and no '.join(missing)} split; add the file, or split "
-                                    f"one off another with task.params.split_off (docs/reproduction.md)")
+            raise MissingDataError(f"no {' and no '.join(missing)} file for task {self.name!r}",
+                                   where=str(getattr(self, "data_dir", None) or "task.params"),
+                                   expected="the file, or task.params.split_off to split one off another split "
+                                            "(docs/reproduction.md)")
         self.data_sizes = {s: len(splits[s]) for s in SPLITS if s in splits}
         return splits
 
@@ -119,9 +126,13 @@ class Task(abc.ABC):
         """Raise ``FileNotFoundError`` naming the files to obtain and where to put them, if the data is
         missing. Called before any model is loaded (and by ``make reproduce-*`` before a grid starts)."""
 
+    def read_data(self) -> None:
+        """Read and validate every split without a tokenizer, so that a data mistake is reported (file:line)
+        before any model is loaded. Idempotent; ``setup`` calls it when it has not run yet."""
+
     @abc.abstractmethod
     def setup(self, tokenizer) -> None:
-        """Read the raw splits, validate them and tokenise them into ``self.datasets``."""
+        """Tokenise the splits read by ``read_data`` (called first if needed) into ``self.datasets``."""
 
     @abc.abstractmethod
     def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:

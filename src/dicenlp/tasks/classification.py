@@ -48,6 +48,7 @@ from torch import nn
 from dicenlp.data.cache import FEATURE_CACHE, tokenizer_fingerprint
 from dicenlp.data.glue import DATASETS, HUB_SOURCES, Examples, load_hub, local_files, read_local
 from dicenlp.data.qqp_augment import VARIANTS, make_variant
+from dicenlp.errors import DataError
 from dicenlp.metrics.classification import classification_metrics
 from dicenlp.models.classifier import SequenceClassifier
 from dicenlp.tasks.base import EvalResult, Task, binary_output_form
@@ -217,9 +218,10 @@ class ClassificationTask(Task):
                      DATA_HELP[self.dataset])
         return splits
 
-    def setup(self, tokenizer) -> None:
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("ClassificationTask needs a fast tokenizer")
+    def read_data(self) -> None:
+        """Every labeled split (after the split-offs and caps, then the Table 8 variant); none may be empty."""
+        if self.examples:
+            return
         splits = self.plan_splits(self.read_splits())
         if self.variant != "original":
             splits["train"], report = make_variant(splits["train"], self.variant, self.variant_seed,
@@ -229,8 +231,15 @@ class ClassificationTask(Task):
             print(report, flush=True)  # the achieved size and ratio belong in every Table 8 log
         for split, ex in splits.items():
             if len(ex) == 0:
-                raise ValueError(f"task {self.name!r}: split {split!r} ({ex.source}) has no examples")
+                raise DataError("no examples", where=ex.source or f"task {self.name!r}, split {split!r}",
+                                expected=f"at least one labeled example in the {split} split")
         self.examples = splits
+
+    def setup(self, tokenizer) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError("ClassificationTask needs a fast tokenizer")
+        self.read_data()
+        splits = self.examples
         self._pad = {"input_ids": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
                      "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0), "attention_mask": 0}
         self._left_pad = tokenizer.padding_side == "left"  # XLNet: <cls> last, padding on the left

@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dicenlp.data.mrc_ner import NerSentence, detect_format, find_split_file, hub_available, load_ner_splits
+from dicenlp.data.mrc_ner import (NerSentence, check_entity_types, detect_format, find_split_file, hub_available,
+                                   load_ner_splits)
 from dicenlp.metrics.spans import span_scores
 from dicenlp.models.mrc import BertMrcNer, decode_spans, gold_index, logit_threshold, span_keys
 from dicenlp.tasks.base import EvalResult, Task, binary_output_form
@@ -243,15 +244,20 @@ class MrcNerTask(Task):
             f"mrc-ner.train/mrc-ner.dev/mrc-ner.test or column files train.txt/dev.txt/test.txt "
             f"(set task.params.data_dir=...; see docs/ner.md).{hub}{help_text}")
 
-    def setup(self, tokenizer) -> None:
+    def read_data(self) -> None:
+        """Sentences and gold entities of every split (after the split-offs and caps); every entity type must
+        have a query (file:line)."""
+        if self.sentences:
+            return
         self.sentences = self.plan_splits(load_ner_splits(
             self.data_dir or ".", data_format=self.data_format, language=self.language, scheme=self.scheme,
-            label_map=self.label_map, hub_name=self.hub_name, strict=self.strict, files=self.files, require_dev=False))
-        for split, sents in self.sentences.items():
-            unknown = sorted({t for s in sents for _, _, t in s.entities} - set(self.types))
-            if unknown:
-                raise ValueError(f"task {self.name!r}, {split}: entity type(s) {unknown} have no query; add them to "
-                                 f"task.params.queries (or map them with task.params.label_map)")
+            label_map=self.label_map, hub_name=self.hub_name, strict=self.strict, files=self.files, require_dev=False,
+            repairs=self.data_repairs))
+        for sents in self.sentences.values():
+            check_entity_types(sents, self.types)
+
+    def setup(self, tokenizer) -> None:
+        self.read_data()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         template = _Template.from_tokenizer(tokenizer)
         query_ids = [tokenizer(q.split(), is_split_into_words=True, add_special_tokens=False)["input_ids"]

@@ -110,6 +110,7 @@ class QuestionAnsweringTask(Task):
         self.metric = metric
         self.preprocessing_batch_size = int(preprocessing_batch_size)
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self._identity: dict[str, str] = {}  # split → source identity (cache key)
         self.features: dict[str, Any] = {}  # split → datasets.Dataset of features (all columns)
         self.output_form: str | None = None
         self._eval_arrays: dict[str, dict[str, np.ndarray]] = {}
@@ -162,6 +163,17 @@ class QuestionAnsweringTask(Task):
                 "backend": tokenizer_fingerprint(tokenizer)}
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
+    def read_data(self) -> None:
+        """The questions of every split (file errors name the file and entry; an empty split is an error)."""
+        if self.examples:
+            return
+        self.check_data()
+        read = {split: self.read_split(split) for split in self.files}
+        self._identity = {split: identity for split, (_, identity) in read.items()}
+        # questions of one paragraph stay together when a split is split off or capped
+        self.examples = self.plan_splits({split: examples for split, (examples, _) in read.items()},
+                                         group_keys=lambda examples: [ex["context"] for ex in examples])
+
     def setup(self, tokenizer) -> None:
         import datasets
 
@@ -172,15 +184,10 @@ class QuestionAnsweringTask(Task):
         self.padding_side = tokenizer.padding_side
         self.pad_token_id = tokenizer.pad_token_id
         self.pad_token_type_id = getattr(tokenizer, "pad_token_type_id", 0)
-        self.check_data()
+        self.read_data()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        read = {split: self.read_split(split) for split in self.files}
-        identities = {split: identity for split, (_, identity) in read.items()}
-        # questions of one paragraph stay together when a split is split off or capped
-        self.examples = self.plan_splits({split: examples for split, (examples, _) in read.items()},
-                                         group_keys=lambda examples: [ex["context"] for ex in examples])
         for split, examples in self.examples.items():
-            identity = identities.get(split) or f"{identities[self.split_from[split]]}:split-off"
+            identity = self._identity.get(split) or f"{self._identity[self.split_from[split]]}:split-off"
             key = self.feature_cache_key(tokenizer, identity, examples)
             raw = datasets.Dataset.from_dict({
                 "question": [ex["question"] for ex in examples], "context": [ex["context"] for ex in examples],

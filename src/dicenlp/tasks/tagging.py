@@ -192,9 +192,10 @@ class TaggingTask(Task):
         return ([list(s.tokens) for s in sentences], [list(s.tags) for s in sentences],
                 [[(i, i, t) for i, t in enumerate(s.tags)] for s in sentences])
 
-    def setup(self, tokenizer) -> None:
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("TaggingTask needs a fast tokenizer (word_ids() aligns labels to sub-tokens)")
+    def read_data(self) -> None:
+        """Sentences, units and the label vocabulary of every split (data errors name file:line)."""
+        if self.sentences:
+            return
         self.check_data()
         self.sentences = self.plan_splits({s: self.read_split(s) for s in ("train", "dev", "test") if s in self.files})
         splits = list(self.sentences)
@@ -211,6 +212,11 @@ class TaggingTask(Task):
                 warnings.warn(f"task {self.name!r}: {split} has {sum(counts.values())} unit(s) with label(s) never seen "
                               f"in training: {listed}. They cannot be predicted and count as misses.", stacklevel=2)
 
+    def setup(self, tokenizer) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError("TaggingTask needs a fast tokenizer (word_ids() aligns labels to sub-tokens)")
+        self.read_data()
+        splits = list(self.sentences)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         for split in splits:
             ds = self._tokenize(split, tokenizer)
