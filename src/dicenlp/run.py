@@ -50,11 +50,18 @@ def resolve_data_dir(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def loss_kind(loss_cfg: dict[str, Any]) -> str:
+    """The formula of a loss config (``kind``: ce, wce, fl, dl, tl, dsc); ``name`` is only the run's label for it
+    (``dsc_official``, a user's own loss file, ...). Configs without ``kind`` name their formula."""
+    return loss_cfg.get("kind") or loss_cfg["name"]
+
+
 def build_loss_from_config(loss_cfg: dict[str, Any], task):
     """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
     from dicenlp.losses import build_loss
 
-    params = dict(loss_cfg)
+    params = {k: v for k, v in loss_cfg.items() if k != "kind"}
+    params["name"] = loss_kind(loss_cfg)
     if params["name"] == "wce" and params.get("class_weights") is None:
         params["label_counts"] = task.label_counts()
     return build_loss(params)
@@ -117,11 +124,12 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
     task = build_task(task_cfg["kind"], **resolve_data_dir(task_cfg.get("params", {})))
     task.check_data()
-    tokenizer, encoder = load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
+    tokenizer, encoder = load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"),
+                                       tokenizer_options=model_cfg.get("tokenizer"))
     with accelerator.main_process_first():  # rank 0 tokenises and fills the cache, the others read it
         task.setup(tokenizer)
     loss_fn = build_loss_from_config(loss_cfg, task)
-    model = task.build_model(encoder, loss_cfg["name"])
+    model = task.build_model(encoder, loss_kind(loss_cfg))
 
     tracker = (make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
                             model=model_cfg["name"], seed=seed, directory=str(output_dir))
