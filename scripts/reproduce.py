@@ -7,7 +7,7 @@
     python scripts/reproduce.py table5 --dry-run               # list the commands only
     python scripts/reproduce.py table5 -- trainer.mixed_precision=bf16   # extra overrides for every cell
 
-Cells are configs/experiment/<table>/*.yaml. Each (cell, seed) runs in outputs/reproduce/<table>/<cell>/seed<N>;
+Cells are the grid of configs/experiment/<table>.yaml. Each (cell, seed) runs in outputs/reproduce/<table>/<cell>/seed<N>;
 a cell whose results.json exists is skipped, so an interrupted grid resumes where it stopped. Before anything
 runs it checks for a GPU (--allow-cpu to go on without one) and that every dataset of the table is in place.
 """
@@ -25,16 +25,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 
-def table_cells(table: str) -> list[str]:
-    folder = REPO_ROOT / "configs" / "experiment" / table
-    cells = sorted(p.stem for p in folder.glob("*.yaml"))
-    if not cells:
-        known = sorted(p.name for p in (REPO_ROOT / "configs" / "experiment").iterdir() if p.is_dir())
-        raise SystemExit(f"no cells in {folder}; known tables: {', '.join(known)}")
-    return cells
+def table_cells(table: str) -> dict[str, list[str]]:
+    """``{cell name: its Hydra overrides}``: the product of the grid of configs/experiment/<table>.yaml."""
+    import itertools
+
+    from omegaconf import OmegaConf
+
+    path = REPO_ROOT / "configs" / "experiment" / f"{table}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("table*.yaml"))
+        raise SystemExit(f"no table {path}; known tables: {', '.join(known)}")
+    grid = OmegaConf.to_container(OmegaConf.load(path))["table"]["grid"]
+    return {"_".join(map(str, values)): [f"experiment={table}", *(f"{k}={v}" for k, v in zip(grid, values))]
+            for values in itertools.product(*grid.values())}
 
 
-def missing_data(table: str, cells: list[str]) -> list[str]:
+def missing_data(table: str, cells: dict[str, list[str]]) -> list[str]:
     """Messages of every task of the table whose data is not in place (each task checked once)."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
@@ -44,8 +50,8 @@ def missing_data(table: str, cells: list[str]) -> list[str]:
 
     problems, seen = [], set()
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO_ROOT / "configs")):
-        for cell in cells:
-            cfg = compose("train", overrides=[f"experiment={table}/{cell}", "output_dir=unused"])
+        for overrides in cells.values():
+            cfg = compose("train", overrides=[*overrides, "output_dir=unused"])
             task = OmegaConf.to_container(cfg.task, resolve=True)
             key = (task["name"], str(task.get("params")))
             if key in seen:
@@ -60,7 +66,7 @@ def missing_data(table: str, cells: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", help="table3 … table10 (a folder of configs/experiment/)")
+    parser.add_argument("table", help="table3 … table10 (configs/experiment/<table>.yaml)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--launcher", default=sys.executable, help='e.g. "accelerate launch --num_processes 4"')
     parser.add_argument("--allow-cpu", action="store_true", help="run even without a GPU (days for the real models)")
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for i, (cell, seed) in enumerate(jobs, 1):
         run_dir = out_root / cell / f"seed{seed}"
-        command = [*shlex.split(args.launcher), "train.py", f"experiment={args.table}/{cell}", f"seed={seed}",
+        command = [*shlex.split(args.launcher), "train.py", *cells[cell], f"seed={seed}",
                    f"hydra.run.dir={run_dir}", *args.overrides]
         if args.dry_run:
             print(shlex.join(command))

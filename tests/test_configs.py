@@ -266,6 +266,9 @@ def test_smoke_scale_points_every_task_at_a_bundled_sample(task, compose):
 
 @pytest.mark.parametrize("name", TABLES)
 def test_smoke_scale_of_every_table_uses_tiny_models_and_samples(name, compose):
+    from dicenlp.run import resolve_data_dir
+    from dicenlp.tasks import build_task
+
     last = list(table(name)["grid"])[-1]  # every dataset × model of the table (one loss: the loss plays no part)
     for values in cells(name):
         if values[last] != table(name)["grid"][last][0]:
@@ -274,3 +277,4 @@ def test_smoke_scale_of_every_table_uses_tiny_models_and_samples(name, compose):
         tiny = "tiny-xlnet" if "xlnet" in cfg["model"]["name"] else "tiny-bert"
         assert cfg["model"]["name_or_path"] == tiny and cfg["trainer"]["max_steps"] <= 10
         assert cfg["task"]["params"]["data_dir"].startswith("data/samples/")
+        build_task(cfg["task"]["kind"], **resolve_data_dir(cfg["task"]["params"])).check_data()  # e.g. a labeled test

@@ -28,8 +28,9 @@ def test_cfg_job_prints_the_composed_config():
 def test_help_lists_the_config_groups():
     proc = _train_py("--help")
     assert proc.returncode == 0, proc.stderr
-    for group in ("task:", "loss:", "model:", "trainer:", "logger:"):
+    for group in ("task:", "loss:", "model:", "scale:", "experiment:", "trainer:", "logger:"):
         assert group in proc.stdout
+    assert "experiment=table5 task=msra" in proc.stdout and "scale=smoke" in proc.stdout
 
 
 def test_a_typo_in_a_key_fails_before_any_work(tmp_path):

@@ -73,4 +73,4 @@ def test_reproduce_dry_run_lists_one_command_per_cell_and_seed(capsys):
     assert reproduce.main(["table9", "--dry-run", "--seeds", "1", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     cells = reproduce.table_cells("table9")
-    assert len(lines) == 2 * len(cells) and all("experiment=table9/" in line for line in lines)
+    assert len(lines) == 2 * len(cells) and all("experiment=table9 task=sst" in line for line in lines)
