@@ -223,7 +223,7 @@ def test_precedence_task_then_table_then_scale_then_command_line(compose):
     assert mrpc["trainer"]["batch_size"] == 12 and mrpc["task"]["params"]["require_test"] is True
     assert compose("experiment=table7", "task=qqp")["task"]["params"]["require_test"] is False
     mini = compose("experiment=table7", "task=mrpc", "model=bert-large-cased", "loss=dsc", "scale=mini")
-    assert (mini["trainer"]["batch_size"], mini["trainer"]["lr"], mini["model"]["dropout"]) == (16, 5e-5, 0.1)
+    assert (mini["trainer"]["batch_size"], mini["trainer"]["lr"], mini["model"]["dropout"]) == (16, 5e-5, None)
     assert mini["model"]["name"] == "bert-large-cased"  # the cell's encoder name stays: tables find the cell
     assert mini["model"]["name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
     cli = compose("task=mrpc", "loss=dsc", "scale=mini", "trainer.batch_size=4", "model.name_or_path=/my/minilm")
