@@ -278,3 +278,18 @@ def test_smoke_scale_of_every_table_uses_tiny_models_and_samples(name, compose):
         assert cfg["model"]["name_or_path"] == tiny and cfg["trainer"]["max_steps"] <= 10
         assert cfg["task"]["params"]["data_dir"].startswith("data/samples/")
         build_task(cfg["task"]["kind"], **resolve_data_dir(cfg["task"]["params"])).check_data()  # e.g. a labeled test
+
+
+def test_the_official_dice_settings_as_typed():
+    """`python train.py task=conll03 loss=dsc_official --cfg job --resolve` shows bert_dice.sh's settings."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "train.py"), "task=conll03", "loss=dsc_official", "--cfg",
+                           "job", "--resolve"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    cfg = OmegaConf.create(proc.stdout)
+    assert (cfg.trainer.batch_size, cfg.trainer.grad_accum, cfg.trainer.lr) == (36, 8, 3e-5)
+    assert (cfg.loss.name, cfg.loss.kind, cfg.model.name_or_path) == ("dsc_official", "dsc", "google-bert/bert-large-cased")
