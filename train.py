@@ -2,14 +2,17 @@
 """Train and evaluate one task × loss × model cell.
 
     python train.py                                   # the bundled POS sample with the tiny model (offline)
-    python train.py task=ctb5 loss=dsc                # a paper setting (task's paper encoder, preset hyperparameters)
-    python train.py task=conll03 loss=fl model=tiny trainer.max_steps=20
-    python train.py --cfg job --resolve               # print the composed config and exit
-    python train.py experiment=table5/conll03_dsc     # one cell of the paper's Table 5
+    python train.py task=conll03 loss=dsc             # a paper setting: the task's encoder, the official dice script
+    python train.py task=squad2 loss=fl model=bert    # SQuAD 2.0 trains XLNet by default; model=bert: BERT-Large
+    python train.py experiment=table5 task=msra loss=dsc              # one cell of the paper's Table 5
+    python train.py experiment=table5 task=msra loss=dsc scale=smoke  # the same cell, tiny model + bundled sample
+    python train.py task=mrpc loss=dsc scale=mini     # a small real encoder on the real data, CPU budget
+    python train.py --help                            # the config groups; --cfg job --resolve prints a run's config
     accelerate launch --num_processes 4 train.py task=wsj loss=dsc hydra.run.dir=outputs/wsj_dsc
 
     python train.py ... hydra.run.dir=outputs/x       # run again after a kill: continues from the last evaluation
 
+How the configs compose: configs/train.yaml (comment at the top) and docs/reproduction.md.
 Hydra stays here and in dicenlp/run.py; everything below takes plain arguments. A mistake in the input (data,
 config, device) prints one line ``error: <where>: <what>; expected <what>`` and exits with code 2; an unexpected
 error keeps its traceback (exit code 1).

@@ -15,6 +15,11 @@
 * ``data/samples/mrc_ner/mrc-ner.{train,dev,test}``: the English sentences in the BERT-MRC JSON format
   (one object per sentence × type, queries of configs/task/conll03.yaml), plus sentences with nested
   entities of different types (MRC handles nesting; tags cannot).
+* ``data/samples/ontonotes5/{train,dev,test}.txt``: a subset of the English sentences as ``token<TAB>tag`` BIO
+  with OntoNotes 5 type names (PER → PERSON, LOC → GPE, MISC → NORP), the sample of ``task=ontonotes5 scale=smoke``.
+* ``data/samples/ontonotes4/{train,dev,test}.txt``: the Chinese sentences as ``char<TAB>tag`` BMES with Chinese
+  OntoNotes 4 types (NR → PER, NT → ORG, NS → GPE or LOC) and a dev file, the sample of ``task=ontonotes4
+  scale=smoke``.
 """
 
 from __future__ import annotations
@@ -214,6 +219,27 @@ NESTED = [
 ]
 
 
+ONTONOTES5_TYPES = {"PER": "PERSON", "ORG": "ORG", "LOC": "GPE", "MISC": "NORP"}
+ONTONOTES4_LOC = {"西湖", "长江"}  # natural locations; the other NS names are places with a government (GPE)
+
+
+def _renamed(sentences: list[NerSentence], rename) -> list[NerSentence]:
+    return [NerSentence(tokens=s.tokens, entities=[(a, b, rename(s.tokens[a:b + 1], t)) for a, b, t in s.entities])
+            for s in sentences]
+
+
+def ontonotes(en: dict[str, list[NerSentence]], zh: dict[str, list[NerSentence]]) -> None:
+    """The OntoNotes samples: the sentences above under the OntoNotes type names (no new text)."""
+    for split, sents in en.items():
+        _write_chars(ROOT / "ontonotes5" / f"{split}.txt",
+                     _renamed(sents[:24], lambda _, t: ONTONOTES5_TYPES[t]), "BIO")
+    zh_types = {"NR": "PER", "NT": "ORG"}
+    zh4 = {"train": zh["train"][:40], "dev": zh["train"][40:], "test": zh["test"]}
+    for split, sents in zh4.items():
+        _write_chars(ROOT / "ontonotes4" / f"{split}.txt", _renamed(
+            sents, lambda chars, t: zh_types.get(t) or ("LOC" if "".join(chars) in ONTONOTES4_LOC else "GPE")), "BMES")
+
+
 def main() -> None:
     import yaml  # PyYAML ships with Hydra
 
@@ -231,7 +257,9 @@ def main() -> None:
         _write_chars(ROOT / "msra" / "bmes" / f"{split}.txt", sents, "BMES")
         _write_sighan(ROOT / "msra" / "sighan" / f"{split}.txt", sents)
 
-    queries = yaml.safe_load((REPO / "configs" / "task" / "conll03.yaml").read_text())["params"]["queries"]
+    ontonotes(en, zh)
+
+    queries = yaml.safe_load((REPO / "configs" / "task" / "conll03.yaml").read_text())["task"]["params"]["queries"]
     for split, sents in en.items():  # a subset keeps the JSON fixture small
         extra = NESTED if split != "train" else NESTED[:1]
         subset = sents[:36] if split == "train" else sents[:12]

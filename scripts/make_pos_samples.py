@@ -11,8 +11,11 @@
   Twitter tags of Ritter et al. (2011): ``USR`` (@user), ``HT`` (#hashtag), ``URL``, ``RT``, ``UH``.
 * ``data/samples/ctb/{train,dev,test}.txt``: Chinese, one sentence per line of ``word_TAG`` items (CTB tags),
   words of 1–3 characters with segmentation and tag ambiguity (发展 NN/VV, 的 DEG/DEC).
-* ``data/samples/ud_zh/{train,dev,test}.conllu``: the Chinese sentences in CoNLL-U (UPOS + CTB XPOS), with
-  a flat dependency tree (every word attached to the first verb): a format fixture, not a treebank.
+* ``data/samples/ud_zh/zh-ud-{train,dev,test}.conllu``: the Chinese sentences in CoNLL-U (UPOS + CTB XPOS), with
+  a flat dependency tree (every word attached to the first verb): a format fixture, not a treebank. The file
+  names are UD 1.4's (task ud14).
+* ``data/samples/ud_en/en_ewt-ud-{train,dev,test}.conllu``: the English sentences in CoNLL-U (UPOS + PTB XPOS),
+  the same flat tree, under UD English-EWT's file names (task ud_en).
 """
 
 from __future__ import annotations
@@ -221,6 +224,12 @@ def zh_sentence(r: random.Random) -> list[tuple[str, str]]:
     return s + [("。", "PU")]
 
 
+#: PTB → UPOS for the tags of the English grammar (the UD English conversion's mapping).
+UPOS_EN = {"DT": "DET", "JJ": "ADJ", "NN": "NOUN", "NNS": "NOUN", "NNP": "PROPN", "PRP": "PRON", "VBZ": "VERB",
+           "VBP": "VERB", "VBD": "VERB", "VB": "VERB", "VBG": "VERB", "MD": "AUX", "IN": "ADP", "RB": "ADV",
+           "CD": "NUM", "CC": "CCONJ", "EX": "PRON", "POS": "PART", "RP": "ADP", "TO": "PART", "UH": "INTJ",
+           "WDT": "PRON", ".": "PUNCT", ",": "PUNCT"}
+
 UPOS = {"NR": "PROPN", "NN": "NOUN", "NT": "NOUN", "VV": "VERB", "VA": "ADJ", "VC": "AUX", "AD": "ADV",
         "P": "ADP", "CD": "NUM", "M": "NOUN", "JJ": "ADJ", "LC": "ADP", "AS": "AUX", "CC": "CCONJ",
         "DEG": "PART", "DEC": "PART", "PN": "PRON", "PU": "PUNCT"}
@@ -244,14 +253,16 @@ def word_pos_text(sents) -> str:
     return "".join(" ".join(f"{w}_{t}" for w, t in s) + "\n" for s in sents)
 
 
-def conllu_text(sents, split: str) -> str:
+def conllu_text(sents, split: str, upos=UPOS, verbs=("VV", "VC", "VA"), space: str = "") -> str:
+    """CoNLL-U of (word, XPOS) sentences; UPOS from ``upos``, a flat tree rooted at the first verb."""
     out = []
+    misc = "_" if space else "SpaceAfter=No"
     for i, s in enumerate(sents, start=1):
-        root = next((j for j, (_, t) in enumerate(s, start=1) if t in {"VV", "VC", "VA"}), 1)
-        out.append(f"# sent_id = {split}-{i}\n# text = {''.join(w for w, _ in s)}\n")
+        root = next((j for j, (_, t) in enumerate(s, start=1) if t in verbs), 1)
+        out.append(f"# sent_id = {split}-{i}\n# text = {space.join(w for w, _ in s)}\n")
         for j, (w, t) in enumerate(s, start=1):
             head, rel = (0, "root") if j == root else (root, "dep")
-            out.append(f"{j}\t{w}\t{w}\t{UPOS[t]}\t{t}\t_\t{head}\t{rel}\t_\tSpaceAfter=No\n")
+            out.append(f"{j}\t{w}\t{w}\t{upos[t]}\t{t}\t_\t{head}\t{rel}\t_\t{misc}\n")
         out.append("\n")
     return "".join(out)
 
@@ -262,13 +273,16 @@ def main() -> None:
     sizes = {"train": (1000, 100, 150), "dev": (100, 20, 30), "test": (100, 20, 30)}  # English, tweets, Chinese
     for seed, (split, (n_en, n_tw, n_zh)) in enumerate(sizes.items()):
         r = random.Random(1000 + seed)
-        _write(ROOT / "pos" / f"{split}.tsv", columns_text([english_sentence(r) for _ in range(n_en)]))
+        en = [english_sentence(r) for _ in range(n_en)]
+        _write(ROOT / "pos" / f"{split}.tsv", columns_text(en))
+        _write(ROOT / "ud_en" / f"en_ewt-ud-{split}.conllu",  # UD English: a fifth of the English sentences
+               conllu_text(en[: n_en // 5], split, UPOS_EN, ("VBZ", "VBP", "VBD", "VB", "MD"), space=" "))
         r = random.Random(2000 + seed)
         _write(ROOT / "tweets" / f"{split}.tsv", columns_text([tweet(r) for _ in range(n_tw)]))
         r = random.Random(3000 + seed)
         zh = [zh_sentence(r) for _ in range(n_zh)]
         _write(ROOT / "ctb" / f"{split}.txt", word_pos_text(zh))
-        _write(ROOT / "ud_zh" / f"{split}.conllu", conllu_text(zh, split))
+        _write(ROOT / "ud_zh" / f"zh-ud-{split}.conllu", conllu_text(zh, split))
     print(f"wrote POS samples under {ROOT}")
 
 

@@ -87,6 +87,7 @@ BY_HAND = {
     "ctb5, ctb6": "LDC2005T01 / LDC2007T36 → data/ctb5, data/ctb6 (docs/pos.md)",
     "wsj": "Penn Treebank WSJ (LDC99T42) → data/wsj (docs/pos.md)",
     "ud14": "Universal Dependencies 1.4 (LINDAT) → data/ud14 (docs/pos.md)",
+    "ud_en": "UD English-EWT (github.com/UniversalDependencies/UD_English-EWT) → data/ud_en (docs/pos.md)",
     "tweets": "Ritter et al. 2011 Twitter POS → data/tweets (docs/pos.md)",
     "ontonotes5, ontonotes4": "LDC2013T19 / LDC2011T03 → data/ontonotes5, data/ontonotes4 (docs/ner.md)",
     "msra": "SIGHAN 2006 MSRA NER → data/msra (docs/ner.md)",

@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)
 
 #: Settings that make any task × loss run in seconds on a CPU. They are command-line overrides, so they win
-#: over the task × loss presets, exactly as they would for a user.
+#: over the task's official settings (and scale=smoke), exactly as they would for a user.
 TINY_RUN = [
     "model=tiny",
     "logger=none",

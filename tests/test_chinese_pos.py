@@ -34,7 +34,7 @@ def test_ill_formed_prediction_decodes_leniently_like_conlleval():
 
 def test_sample_layouts_agree():
     ctb = read_chinese_pos(SAMPLES / "ctb" / "dev.txt", layout="word_pos")
-    ud = read_chinese_pos(SAMPLES / "ud_zh" / "dev.conllu", layout="conllu", conllu_tag="xpos")
+    ud = read_chinese_pos(SAMPLES / "ud_zh" / "zh-ud-dev.conllu", layout="conllu", conllu_tag="xpos")
     assert len(ctb) > 10 and [(s.tokens, s.tags) for s in ctb] == [(s.tokens, s.tags) for s in ud]
     assert ctb[0].line_no == 1
 

@@ -1,7 +1,5 @@
 """dicenlp.losses: the public API (builder, configs, shapes, masking, errors)."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -20,7 +18,6 @@ from dicenlp.losses import (
     wce_class_weights,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "loss"
 NAMES = ["ce", "wce", "fl", "dl", "tl", "dsc"]
 
 
@@ -38,25 +35,30 @@ def test_registry_names_and_classes():
     assert LOSSES["tl"] is TverskyLoss and LOSSES["dsc"] is SelfAdjustingDiceLoss
 
 
+def composed_loss(compose_config, name):
+    """The loss block of ``python train.py loss=<name>`` as build_loss takes it: ``kind`` (the formula) as its name."""
+    cfg = OmegaConf.to_container(compose_config(f"loss={name}").loss, resolve=True)
+    return cfg, {**{k: v for k, v in cfg.items() if k != "kind"}, "name": cfg["kind"]}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_config_file_builds(name):
-    cfg = OmegaConf.load(CONFIG_DIR / f"{name}.yaml")
-    assert cfg.name == name
+def test_every_config_file_builds(name, compose_config):
+    cfg, params = composed_loss(compose_config, name)
+    assert cfg["name"] == cfg["kind"] == name
     extra = {"label_counts": [30, 10]} if name == "wce" else {}
-    loss = build_loss(cfg, **extra)
+    loss = build_loss(params, **extra)
     assert isinstance(loss, LOSSES[name])
 
 
-def test_official_preset_matches_config_and_official_scripts():
+def test_official_preset_matches_config_and_official_scripts(compose_config):
     loss = build_loss("dsc_official")
     assert isinstance(loss, SelfAdjustingDiceLoss)
     assert (loss.alpha, loss.smooth, loss.square_denominator, loss.reduction, loss.ohem_ratio) == (
         0.01, 1.0, True, "batch", 0.0)
-    cfg = OmegaConf.load(CONFIG_DIR / "dsc_official.yaml")
-    assert cfg.name == "dsc"
-    assert {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "name"} == PRESETS["dsc_official"][1]
-    paper = OmegaConf.load(CONFIG_DIR / "dsc_paper.yaml")
-    assert {k: v for k, v in OmegaConf.to_container(paper).items() if k != "name"} == PRESETS["dsc_paper"][1]
+    for name in ("dsc_official", "dsc_paper"):  # configs/loss/<name>.yaml, composed (they extend dsc.yaml)
+        cfg, params = composed_loss(compose_config, name)
+        assert (cfg["name"], params.pop("name")) == (name, "dsc")
+        assert params == PRESETS[name][1]
     # explicit keywords override a preset
     assert build_loss("dsc_official", ohem_ratio=0.3).ohem_ratio == 0.3
 

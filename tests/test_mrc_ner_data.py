@@ -20,7 +20,7 @@ MSRA = SAMPLES / "msra"
 
 
 def _queries(task: str) -> dict:
-    return yaml.safe_load((REPO_ROOT / "configs" / "task" / f"{task}.yaml").read_text())["params"]["queries"]
+    return yaml.safe_load((REPO_ROOT / "configs" / "task" / f"{task}.yaml").read_text())["task"]["params"]["queries"]
 
 
 def test_conll_fixture_reads_with_docstart_and_tricky_cases():

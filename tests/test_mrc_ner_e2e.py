@@ -85,7 +85,7 @@ def test_slurm_launcher_config_composes():
     from conftest import CONFIG_DIR
 
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", "experiment=table5/conll03_dsc", "output_dir=x"],
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "experiment=table5", "loss=dsc", "output_dir=x"],
                       return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")

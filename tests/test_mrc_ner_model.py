@@ -20,7 +20,7 @@ LOSSES = ["ce", "wce", "fl", "dl", "tl", "dsc"]
 
 
 def _queries(task):
-    return yaml.safe_load((REPO_ROOT / "configs" / "task" / f"{task}.yaml").read_text())["params"]["queries"]
+    return yaml.safe_load((REPO_ROOT / "configs" / "task" / f"{task}.yaml").read_text())["task"]["params"]["queries"]
 
 
 @pytest.fixture(scope="module")

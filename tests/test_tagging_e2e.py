@@ -44,7 +44,5 @@ def test_chinese_char_level_task_on_samples(run_train):
 
 
 def test_ud14_conllu_on_samples(run_train):
-    results = run_train("task=ud14", "loss=ce", "task.params.data_dir=data/samples/ud_zh",
-                        "task.params.files.train=train.conllu", "task.params.files.dev=dev.conllu",
-                        "task.params.files.test=test.conllu")
+    results = run_train("task=ud14", "loss=ce", "task.params.data_dir=data/samples/ud_zh")
     _check_run(results, "ud14", "ce", n_dev=30)

@@ -202,7 +202,7 @@ def test_ctb_sample_char_level(tmp_path, tokenizer):
 def test_ud_conllu_char_level_matches_ctb_layout(tmp_path, tokenizer):
     kw = dict(cache_dir=str(tmp_path / "cache"), char_level=True)
     ud = TaggingTask(name="ud", data_dir=str(SAMPLES / "ud_zh"), format="conllu", conllu_tag="xpos",
-                     files={"train": "train.conllu", "dev": "dev.conllu"}, **kw)
+                     files={"train": "zh-ud-train.conllu", "dev": "zh-ud-dev.conllu"}, **kw)
     ctb = TaggingTask(name="ctb", data_dir=str(SAMPLES / "ctb"), format="word_pos",
                       files={"train": "train.txt", "dev": "dev.txt"}, **kw)
     ud.setup(tokenizer)

@@ -83,11 +83,18 @@ def build_task_from_config(task_cfg: Mapping[str, Any]):
         raise ConfigError(str(err), where="task.params") from None
 
 
+def loss_kind(loss_cfg: dict[str, Any]) -> str:
+    """The formula of a loss config (``kind``: ce, wce, fl, dl, tl, dsc); ``name`` is only the run's label for it
+    (``dsc_official``, a user's own loss file, ...). Configs without ``kind`` name their formula."""
+    return loss_cfg.get("kind") or loss_cfg["name"]
+
+
 def build_loss_from_config(loss_cfg: dict[str, Any], task):
     """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
     from dicenlp.losses import build_loss
 
-    params = dict(loss_cfg)
+    params = {k: v for k, v in loss_cfg.items() if k != "kind"}
+    params["name"] = loss_kind(loss_cfg)
     if params["name"] == "wce" and params.get("class_weights") is None:
         params["label_counts"] = task.label_counts()
     try:
@@ -101,7 +108,8 @@ def load_backbone_from_config(model_cfg: Mapping[str, Any]):
     from dicenlp.models.backbone import load_backbone
 
     try:
-        return load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
+        return load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"),
+                             tokenizer_options=model_cfg.get("tokenizer"))
     except (OSError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0], where="model.name_or_path",
                           expected="a Hugging Face model name (network or a filled HF cache) or a local model "
@@ -227,7 +235,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     tokenizer, encoder = load_backbone_from_config(model_cfg)
     run_everywhere(accelerator, lambda: task.setup(tokenizer), main_first=True)  # the others read its cache
     loss_fn = build_loss_from_config(loss_cfg, task)
-    model = task.build_model(encoder, loss_cfg["name"])
+    model = task.build_model(encoder, loss_kind(loss_cfg))
 
     resumed = read_train_state(plan.state) if plan.kind == "resume" else None
     commit = git_commit()

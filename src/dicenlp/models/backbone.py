@@ -8,6 +8,8 @@ tokenizer built from a vocabulary generated here, so every command and test runs
 * ``tiny-bert``: 2-layer BERT, hidden 32, a WordPiece vocabulary of special tokens, ASCII characters
   (whole and ``##`` continuation), common punctuation and the CJK Unified Ideographs block, i.e. every
   English word is spelled in characters and every Chinese character is its own token.
+* ``tiny-xlnet`` (``dicenlp.models.tiny_xlnet``), ``tiny-roberta``, ``tiny-deberta-v3`` and ``tiny-xlm-roberta``
+  (``dicenlp.models.tiny_encoders``): the same size, with the model and tokenizer classes of the real encoders.
 
 More tiny builders can be registered in ``TINY_BUILDERS`` (``name -> (cache_dir) -> model_dir``); each
 builder writes a normal Hugging Face model directory once (cached under ``~/.cache/dicenlp``) so that the
@@ -55,9 +57,14 @@ def _build_tiny_bert(target: Path) -> None:
     model.save_pretrained(target)
 
 
+from dicenlp.models.tiny_encoders import (build_tiny_deberta_v3, build_tiny_roberta,  # noqa: E402
+                                          build_tiny_xlm_roberta)
 from dicenlp.models.tiny_xlnet import build_tiny_xlnet  # noqa: E402  (tiny XLNet for the QA task, issue 5)
 
-TINY_BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-bert": _build_tiny_bert, "tiny-xlnet": build_tiny_xlnet}
+TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
+    "tiny-bert": _build_tiny_bert, "tiny-xlnet": build_tiny_xlnet, "tiny-roberta": build_tiny_roberta,
+    "tiny-deberta-v3": build_tiny_deberta_v3, "tiny-xlm-roberta": build_tiny_xlm_roberta,
+}
 
 
 def tiny_model_dir(name: str) -> Path:
@@ -112,6 +119,7 @@ def load_encoder(name_or_path: str, dropout: float | None = None, **kwargs) -> P
                       f"(needs network or a filled HF cache) or a local model directory. ({err})") from err
 
 
-def load_backbone(name_or_path: str, dropout: float | None = None):
-    """``(tokenizer, encoder)`` for a model name, a local directory or a ``tiny-*`` name."""
-    return load_tokenizer(name_or_path), load_encoder(name_or_path, dropout=dropout)
+def load_backbone(name_or_path: str, dropout: float | None = None, tokenizer_options: dict | None = None):
+    """``(tokenizer, encoder)`` for a model name, a local directory or a ``tiny-*`` name. ``tokenizer_options``
+    go to ``from_pretrained`` of the tokenizer (e.g. ``{"add_prefix_space": True}`` for RoBERTa)."""
+    return load_tokenizer(name_or_path, **(tokenizer_options or {})), load_encoder(name_or_path, dropout=dropout)
