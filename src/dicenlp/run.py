@@ -50,16 +50,6 @@ def resolve_data_dir(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def build_loss_from_config(loss_cfg: dict[str, Any], task):
-    """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
-    from dicenlp.losses import build_loss
-
-    params = dict(loss_cfg)
-    if params["name"] == "wce" and params.get("class_weights") is None:
-        params["label_counts"] = task.label_counts()
-    return build_loss(params)
-
-
 def _reset_accelerate_state() -> None:
     """Accelerate keeps one process-wide state and refuses a second ``Accelerator`` with another mixed
     precision. Several runs in one process (Hydra multirun, notebooks, tests) each start from a clean state;
@@ -86,6 +76,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
+    from dicenlp.losses import build_loss
     from dicenlp.models.backbone import load_backbone
     from dicenlp.tasks import build_task
     from dicenlp.tracking import Tracker, make_tracker
@@ -120,8 +111,10 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     tokenizer, encoder = load_backbone(model_cfg["name_or_path"], dropout=model_cfg.get("dropout"))
     with accelerator.main_process_first():  # rank 0 tokenises and fills the cache, the others read it
         task.setup(tokenizer)
-    loss_fn = build_loss_from_config(loss_cfg, task)
-    model = task.build_model(encoder, loss_cfg["name"])
+    # the loss config's `kind` is the formula, its `name` the variant this run records; a loss that weighs
+    # classes by frequency (wce) asks for the task's training-label counts
+    loss_fn = build_loss(loss_cfg, label_counts=task.label_counts)
+    model = task.build_model(encoder, loss_fn)  # the head the loss needs (loss_fn.binary_head)
 
     tracker = (make_tracker(config.get("logger"), config=config, task=task_cfg["name"], loss=loss_cfg["name"],
                             model=model_cfg["name"], seed=seed, directory=str(output_dir))

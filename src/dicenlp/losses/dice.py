@@ -23,9 +23,9 @@ from .base import LOG_ZERO, Flat, Loss, check_reduction, logsumexp
 def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Online hard example mining per unit u: every positive (y > 0.5) and the k_u hardest negatives.
 
-    k_u = min(#negatives_u, ⌊ratio · #positives_u⌋); hardest = highest p_iu. A negative's rank is its place in
-    the unit's negatives sorted by p (a stable sort: ties go to the earlier row); ranks below k_u are kept.
-    Sorting, not ``topk``, keeps every shape static (no host sync, one graph under ``torch.compile``).
+    k_u = min(#negatives_u, ⌊ratio · #positives_u⌋); hardest = highest p_iu (ties: ``topk``'s choice, exactly k_u
+    kept). They lie among the unit's top max_u k_u negatives: eager code reads that number (one host sync);
+    compiled code, whose shapes must not depend on data, ranks every row.
     Args: p, y [N, U]; valid: optional [N] bool of the rows that count. Returns a bool keep mask [N, U].
     """
     pos, neg = y > 0.5, y <= 0.5
@@ -33,10 +33,10 @@ def ohem_keep(p: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tenso
         pos, neg = pos & valid[:, None], neg & valid[:, None]
     # +1e-9: ⌊0.29 · 100⌋ must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
     k = torch.minimum(neg.sum(0), torch.floor(pos.sum(0).double() * ratio + 1e-9).long())
-    order = torch.where(neg, p.detach(), -1.0).argsort(dim=0, descending=True, stable=True)
-    rank = torch.empty_like(order).scatter_(0, order, torch.arange(p.shape[0], device=p.device)[:, None]
-                                            .expand_as(order))
-    return pos | (neg & (rank < k))
+    k_max = p.shape[0] if torch.compiler.is_compiling() else int(k.max())
+    hardest = torch.where(neg, p.detach(), -1.0).topk(k_max, dim=0).indices  # [k_max, U], hardest first
+    take = torch.arange(k_max, device=p.device)[:, None] < k  # the first k_u of unit u
+    return pos | torch.zeros_like(pos).scatter_(0, hardest, take)
 
 
 def ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
@@ -45,6 +45,19 @@ def ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
         return num / den
     empty = den == 0
     return torch.where(empty, 1.0, num / torch.where(empty, 1.0, den))
+
+
+def unit_sums(f, s: torch.Tensor, flat: Flat, keep: torch.Tensor) -> list[torch.Tensor]:
+    """Σ_i k_iu v_iu per unit u for each tensor v of ``f(s, y)`` (s, k: [N, U]; returns [U] each). Multi-class
+    targets are one-hot, y_ic = [t_i = c], and y is never formed: f(s, 0) summed over every entry, plus
+    f(s, 1) - f(s, 0) at each row's target class (an [N]-sized correction, by ``index_add``)."""
+    if not flat.multiclass:
+        return [(keep * v).sum(0) for v in f(s, flat.y[:, None])]
+    t = flat.y[:, None]
+    s_t, keep_t = s.gather(1, t), keep.gather(1, t)
+    at_target = zip(f(s_t, 1.0), f(s_t, 0.0))
+    return [(keep * v).sum(0).index_add(0, flat.y, (keep_t * (v1 - v0)).squeeze(1))
+            for v, (v1, v0) in zip(f(s, 0.0), at_target)]
 
 
 class _DiceFamily(Loss):
@@ -72,16 +85,22 @@ class _DiceFamily(Loss):
 
     def loss(self, flat: Flat) -> torch.Tensor:
         p, s = self.score(flat)
-        y = F.one_hot(flat.y, p.shape[-1]).to(p) if flat.multiclass else flat.y[:, None]
-        keep = flat.valid[:, None]
+        keep = flat.valid[:, None].expand_as(s)
         if self.ohem_ratio > 0:
-            keep = ohem_keep(p, y, self.ohem_ratio, flat.valid > 0).to(p)
-        n, d = self.terms(s, y)
+            y = F.one_hot(flat.y, s.shape[-1]) if flat.multiclass else flat.y[:, None]
+            keep = ohem_keep(p, y, self.ohem_ratio, flat.valid > 0).to(s)
         g = self.smooth
         if self.reduction == "batch":  # Eq. 8: one ratio per unit over the set
-            per_unit = 1 - ratio((keep * n).sum(0) + g, (keep * d).sum(0) + g, g)
+            n, d = unit_sums(self.terms, s, flat, keep)
+            per_unit = 1 - ratio(n + g, d + g, g)
         else:  # Eqs. 7, 10, 12: the mean of the per-example losses
-            per_unit = (keep * (1 - ratio(n + g, d + g, g))).sum(0) / keep.sum(0).clamp(min=1)
+
+            def per_example(s, y):
+                n, d = self.terms(s, y)
+                return (1 - ratio(n + g, d + g, g),)
+
+            (total,) = unit_sums(per_example, s, flat, keep)
+            per_unit = total / keep.sum(0).clamp(min=1)
         return per_unit.mean()
 
     def extra_repr(self) -> str:
