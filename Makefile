@@ -32,7 +32,7 @@ tables:  ## print every paper table from outputs/reproduce (docs/results/*.md, *
 	@for t in table3 table4 table5 table6 table7 table8 table9 table10; do $(PYTHON) scripts/make_tables.py $$t; done
 
 bench:  ## the benchmark scripts (their figures are recorded in docs/)
-	$(PYTHON) scripts/bench_losses.py --threads 1 --markdown --fallback
+	$(PYTHON) scripts/bench_losses.py --threads 1 --markdown --step
 	$(PYTHON) scripts/bench_qa.py
 	$(PYTHON) scripts/bench_mrc_memory.py
 	$(PYTHON) scripts/bench_qqp_augment.py

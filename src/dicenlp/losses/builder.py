@@ -35,12 +35,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _to_dict(cfg: Any) -> dict[str, Any]:
-    try:  # OmegaConf is optional for plain-PyTorch users
-        from omegaconf import DictConfig, OmegaConf
-    except ImportError:  # pragma: no cover
-        DictConfig = ()
-    if DictConfig and isinstance(cfg, DictConfig):
-        return dict(OmegaConf.to_container(cfg, resolve=True))
+    if type(cfg).__module__.startswith("omegaconf"):  # a Hydra node (OmegaConf stays optional for PyTorch users)
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(cfg, resolve=True)
     if isinstance(cfg, Mapping):
         return dict(cfg)
     raise TypeError(f"build_loss expects a loss name or a mapping with a 'kind' or 'name' key, got {type(cfg).__name__}")
@@ -48,17 +46,15 @@ def _to_dict(cfg: Any) -> dict[str, Any]:
 
 def build_loss(name_or_cfg: str | Mapping[str, Any], *, label_counts: Any | Callable[[], Any] = None,
                **params: Any) -> Loss:
-    """Build a loss module.
+    """A loss module: ``build_loss("dsc", alpha=0.01)``, ``build_loss("dsc_official")`` (a preset),
+    ``build_loss({"kind": "dl", "smooth": 1.0})``, ``build_loss(cfg.loss)`` (a Hydra node).
 
-    ``build_loss("dsc", alpha=0.01)``, ``build_loss("dsc_official")`` (a preset from ``PRESETS``),
-    ``build_loss({"kind": "dl", "smooth": 1.0})``, ``build_loss(cfg.loss)`` (an OmegaConf node). A config's
-    ``kind`` chooses the formula (a name of ``LOSSES`` or ``PRESETS``); its ``name`` is the variant a run chose
-    (``dsc_paper``, a user's own), kept as ``loss.name`` for recording, and stands for the formula when there is
-    no ``kind``. Keyword parameters override the config's / preset's values. Unknown parameter names raise
-    ``TypeError`` naming the accepted ones (a typo must not silently fall back to a default).
-
-    ``label_counts``: training-label counts per class, or a function returning them, used (and called) only
-    by a loss that derives its class weights from them: ``wce`` without ``class_weights``.
+    A config's ``kind`` is the formula (a name of ``LOSSES`` or ``PRESETS``); its ``name`` is the variant the run
+    chose (``dsc_paper``, a user's own), kept as ``loss.name`` for recording, and the formula when there is no
+    ``kind``. Keyword parameters override the config's and the preset's; an unknown one raises ``TypeError``
+    naming the accepted ones (a typo must not fall back to a default). ``label_counts``: the training-label
+    counts per class, or a function returning them, used (called) only by a loss that derives class weights
+    from them: ``wce`` without ``class_weights``.
     """
     if isinstance(name_or_cfg, str):
         name = kind = name_or_cfg

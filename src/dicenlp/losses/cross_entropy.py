@@ -9,13 +9,10 @@ from .base import Flat, PositionLoss
 
 
 class CrossEntropyLoss(PositionLoss):
-    """CE = -1/N Σ_i α_i Σ_j y_ij log p_ij   (PAPER.md Eq. 1; with ``class_weights``, Eq. 2).
-
-    * multi-class, logits [N, C], target [N] ids: -log p_{i, y_i}, p = softmax(x_i);
-    * binary, logits [N], target [N] in [0, 1]: -[y log σ(x) + (1 - y) log σ(-x)].
-    Both by torch's fused, log-space kernels. Reductions and ``class_weights``: :class:`PositionLoss`.
-    Heads: a binary decision is a 2-way softmax; a span head without class weights is one softmax over the
-    positions (the standard QA objective, Seo et al. 2016 / BERT), since positions are not fixed classes.
+    """CE = -1/N Σ_i α_i Σ_j y_ij log p_ij   (PAPER.md Eq. 1; with ``class_weights``, Eq. 2): multi-class
+    -log p_{i,y_i}, p = softmax(x_i); binary -[y log σ(x) + (1 - y) log σ(-x)]; both by torch's fused log-space
+    kernels. Reductions, ``class_weights``: :class:`~dicenlp.losses.base.PositionLoss`. A span head is one softmax
+    over the positions (the standard QA objective, Seo et al. 2016 / BERT) unless class weights fix the classes.
     """
 
     @property
@@ -42,12 +39,9 @@ def count_labels(labels, num_classes: int, ignore_index: int = -100) -> torch.Te
 def wce_class_weights(label_counts, K: float = 1.0) -> torch.Tensor:
     """The paper's WCE weights (PAPER.md §2.3): α_t = lg((n - n_t)/n_t + K), lg = log10.
 
-    Args:
-        label_counts: n_t per class ([C]; [n_negative, n_positive] for a binary problem), n = Σ n_t.
-        K: the paper's hyperparameter (its value is never given; K >= 1 keeps every α_t > 0).
-
-    Returns a float64 tensor [C]. A class with n_t = 0 never occurs as a training target, so its weight
-    cannot matter; it gets 0 instead of lg(∞). Raises if a weight would be <= 0 (K too small).
+    ``label_counts``: n_t per class ([C]; binary: [n_negative, n_positive]), n = Σ n_t; ``K``: never given by the
+    paper (K >= 1 keeps every α_t > 0). Returns float64 [C]; a class absent from training (n_t = 0, never a
+    target) gets 0 instead of lg(∞). Raises if a weight would be <= 0 (K too small).
     """
     counts = torch.as_tensor(label_counts, dtype=torch.float64).reshape(-1)
     if counts.numel() < 2 or bool((counts < 0).any()) or float(counts.sum()) <= 0:
@@ -63,11 +57,8 @@ def wce_class_weights(label_counts, K: float = 1.0) -> torch.Tensor:
 
 
 class WeightedCrossEntropyLoss(CrossEntropyLoss):
-    """Weighted CE (PAPER.md Eq. 2): CE with α_t = lg((n - n_t)/n_t + K) from the training-label counts.
-
-    Give either ``class_weights`` (used as they are) or ``label_counts`` (+ ``K``); see
-    :func:`wce_class_weights`. Reductions as in :class:`CrossEntropyLoss` ('mean' divides by N, as Eq. 2).
-    """
+    """Weighted CE (PAPER.md Eq. 2): CE with α_t = lg((n - n_t)/n_t + K) (:func:`wce_class_weights`) from
+    ``label_counts`` (+ ``K``), or with ``class_weights`` as given. 'mean' divides by N, as Eq. 2."""
 
     def __init__(self, class_weights=None, label_counts=None, K: float = 1.0, reduction: str = "mean") -> None:
         if class_weights is None:
