@@ -265,3 +265,21 @@ def test_dsc_compiles_with_inductor():
     (out_c, g_c), (out_e, g_e) = compiled_and_eager(build_loss("dsc"), x, t, None, backend="inductor")
     torch.testing.assert_close(out_c, out_e)
     torch.testing.assert_close(g_c, g_e)
+
+
+def test_tasks_and_models_ask_the_loss_and_never_compare_its_name():
+    """CONTRACT §4: no loss name as a string in the code of tasks/ and models/ (docstrings aside), and models/
+    imports nothing from tasks/."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src" / "dicenlp"
+    for path in [*(src / "tasks").glob("*.py"), *(src / "models").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node)}
+        names = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                 and id(node) not in docstrings and node.value in set(NAMES) | set(PRESETS)]
+        assert not names, f"{path.name} names losses {names}: ask the loss object (binary_head, span_head)"
+        if path.parent.name == "models":
+            imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+            assert not [m for m in imported if m and m.startswith("dicenlp.tasks")], path.name
