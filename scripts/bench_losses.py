@@ -4,6 +4,7 @@
     python scripts/bench_losses.py                          # binary [16384] and multi-class [16384 x 50], CPU
     python scripts/bench_losses.py --compare aff985f        # + the losses of that git revision, same rounds
     python scripts/bench_losses.py --step --compare aff985f --markdown   # + one training step of an encoder
+    python scripts/bench_losses.py --threads 1 --cpu-time ...               # CPU time of the thread, not wall time
 
 **The loss alone**: per input shape, the median time of ``loss(logits, target).backward()`` over ``--repeats``
 rounds (after warm-up) and the median over rounds of its ratio to CE's time in the same round. The losses are
