@@ -50,7 +50,7 @@ tables:  ## regenerate every table that has runs at SCALE (docs/results/<scale>/
 	$(PYTHON) scripts/make_tables.py --all --scale $(SCALE) --runs-root $(RUNS_DIR) --tables-root $(TABLES_DIR)
 
 bench:  ## the benchmark scripts (their figures are recorded in docs/)
-	$(PYTHON) scripts/bench_losses.py --threads 1 --markdown --fallback
+	$(PYTHON) scripts/bench_losses.py --threads 1 --markdown --step
 	$(PYTHON) scripts/bench_qa.py
 	$(PYTHON) scripts/bench_mrc_memory.py
 	$(PYTHON) scripts/bench_qqp_augment.py

@@ -29,11 +29,11 @@ from dicenlp.losses import build_loss  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 CURVES = [
-    ("FL (γ=1)", dict(name="fl", gamma=1.0), "-"),
-    ("DL (γ=1)", dict(name="dl", smooth=1.0, square_denominator=True, reduction="mean"), "-"),
-    ("TL (β=0.5)", dict(name="tl", alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"), "-"),
-    ("DSC (Eq. 12, α=1)", dict(name="dsc", alpha=1.0, smooth=1.0, square_denominator=False, reduction="mean"), "-"),
-    ("DSC (official α=0.01)", dict(name="dsc", alpha=0.01, smooth=1.0, square_denominator=False,
+    ("FL (γ=1)", dict(kind="fl", gamma=1.0), "-"),
+    ("DL (γ=1)", dict(kind="dl", smooth=1.0, square_denominator=True, reduction="mean"), "-"),
+    ("TL (β=0.5)", dict(kind="tl", alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"), "-"),
+    ("DSC (Eq. 12, α=1)", dict(kind="dsc", alpha=1.0, smooth=1.0, square_denominator=False, reduction="mean"), "-"),
+    ("DSC (official α=0.01)", dict(kind="dsc", alpha=0.01, smooth=1.0, square_denominator=False,
                                    reduction="mean"), "--"),
 ]
 

@@ -11,7 +11,6 @@ import torch
 from dicenlp.losses import build_loss
 from dicenlp.models.backbone import load_backbone
 from dicenlp.models.classifier import SequenceClassifier, last_token_index, pooling_for
-from dicenlp.tasks.base import DICE_FAMILY, binary_output_form
 from dicenlp.tasks.classification import ClassificationTask, decode, num_outputs
 
 from conftest import REPO_ROOT
@@ -21,20 +20,23 @@ LOSSES = ("ce", "wce", "fl", "dl", "tl", "dsc")
 TASKS = {"mrpc": ("MRPC", 2), "qqp": ("QQP", 2), "sst2": ("SST-2", 2), "sst5": ("SST-5", 5)}
 
 
+def make_loss(name, num_labels):
+    return build_loss(name, class_weights=[1.0] * num_labels) if name == "wce" else build_loss(name)
+
+
 @pytest.mark.parametrize("dataset,loss", list(itertools.product(TASKS, LOSSES)))
 def test_head_size_is_a_property_of_task_and_loss(dataset, loss):
     num_labels = TASKS[dataset][1]
-    expected = 1 if (num_labels == 2 and loss in DICE_FAMILY) else num_labels
-    assert num_outputs(num_labels, loss) == expected
-    if num_labels == 2:  # the shared rule: binary decisions follow binary_output_form
-        assert (num_outputs(2, loss) == 1) == (binary_output_form(loss) == "sigmoid")
+    expected = 1 if (num_labels == 2 and loss in ("dl", "tl", "dsc")) else num_labels
+    # the shared rule: a binary decision follows the loss's binary_head (the dice family: one sigmoid logit)
+    assert num_outputs(num_labels, make_loss(loss, num_labels).binary_head) == expected
 
 
-def test_head_rule_rejects_unknown_loss_and_single_class():
-    with pytest.raises(ValueError, match="unknown loss"):
+def test_head_rule_rejects_unknown_head_and_single_class():
+    with pytest.raises(ValueError, match="unknown binary head"):
         num_outputs(2, "hinge")
     with pytest.raises(ValueError, match="at least 2 classes"):
-        num_outputs(1, "ce")
+        num_outputs(1, "softmax")
 
 
 def test_decode():
@@ -80,12 +82,12 @@ def test_every_loss_trains_through_the_head(backbone, dataset, request, tmp_path
     batch = task.collate([task.datasets["train"][i] for i in range(6)])
     for loss in LOSSES:
         torch.manual_seed(0)
-        model = task.build_model(encoder, loss)
+        loss_fn = make_loss(loss, num_labels)
+        model = task.build_model(encoder, loss_fn)
         model.zero_grad()
         logits = model(batch)["logits"]
-        assert logits.shape == (6, num_outputs(num_labels, loss))
-        params = {"class_weights": [1.0] * num_labels} if loss == "wce" else {}
-        value = task.compute_loss({"logits": logits}, batch, build_loss(loss, **params))
+        assert logits.shape == (6, num_outputs(num_labels, loss_fn.binary_head))
+        value = task.compute_loss({"logits": logits}, batch, loss_fn)
         assert value.ndim == 0 and torch.isfinite(value)
         value.backward()
         assert model.classifier.weight.grad.abs().sum() > 0, loss

@@ -1,5 +1,8 @@
 """dicenlp.losses: the public API (builder, configs, shapes, masking, errors)."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -19,6 +22,7 @@ from dicenlp.losses import (
 )
 
 NAMES = ["ce", "wce", "fl", "dl", "tl", "dsc"]
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "loss"
 
 
 def make(name, num_classes=3, **kw):
@@ -36,18 +40,17 @@ def test_registry_names_and_classes():
 
 
 def composed_loss(compose_config, name):
-    """The loss block of ``python train.py loss=<name>`` as build_loss takes it: ``kind`` (the formula) as its name."""
-    cfg = OmegaConf.to_container(compose_config(f"loss={name}").loss, resolve=True)
-    return cfg, {**{k: v for k, v in cfg.items() if k != "kind"}, "name": cfg["kind"]}
+    """The loss block of ``python train.py loss=<name>``, composed (loss files may extend one another)."""
+    return OmegaConf.to_container(compose_config(f"loss={name}").loss, resolve=True)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_config_file_builds(name, compose_config):
-    cfg, params = composed_loss(compose_config, name)
-    assert cfg["name"] == cfg["kind"] == name
-    extra = {"label_counts": [30, 10]} if name == "wce" else {}
-    loss = build_loss(params, **extra)
-    assert isinstance(loss, LOSSES[name])
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+def test_every_config_file_builds_its_formula_and_keeps_its_name(name, compose_config):
+    cfg = composed_loss(compose_config, name)
+    assert cfg["name"] == name  # the variant a run records (CONTRACT §4); `kind` is the formula
+    loss = build_loss(cfg, label_counts=lambda: [30, 10])
+    assert isinstance(loss, LOSSES[PRESETS[cfg["kind"]][0] if cfg["kind"] in PRESETS else cfg["kind"]])
+    assert loss.name == name
 
 
 def test_official_preset_matches_config_and_official_scripts(compose_config):
@@ -56,9 +59,9 @@ def test_official_preset_matches_config_and_official_scripts(compose_config):
     assert (loss.alpha, loss.smooth, loss.square_denominator, loss.reduction, loss.ohem_ratio) == (
         0.01, 1.0, True, "batch", 0.0)
     for name in ("dsc_official", "dsc_paper"):  # configs/loss/<name>.yaml, composed (they extend dsc.yaml)
-        cfg, params = composed_loss(compose_config, name)
-        assert (cfg["name"], params.pop("name")) == (name, "dsc")
-        assert params == PRESETS[name][1]
+        cfg = composed_loss(compose_config, name)
+        assert (cfg["name"], cfg["kind"]) == (name, "dsc")
+        assert {k: v for k, v in cfg.items() if k not in ("name", "kind")} == PRESETS[name][1]
     # explicit keywords override a preset
     assert build_loss("dsc_official", ohem_ratio=0.3).ohem_ratio == 0.3
 
@@ -71,12 +74,55 @@ def test_build_from_dict_and_omegaconf_and_overrides():
     assert build_loss("DSC").alpha == 0.01  # case-insensitive names
 
 
+def test_kind_chooses_the_formula_and_name_is_kept_for_recording():
+    """CONTRACT §4: a loss config's `kind` is the formula, its `name` the variant the run chose."""
+    loss = build_loss({"name": "my_dice", "kind": "dsc", "alpha": 0.2})
+    assert isinstance(loss, SelfAdjustingDiceLoss) and loss.alpha == 0.2 and loss.name == "my_dice"
+    paper = build_loss(OmegaConf.create({"name": "dsc_paper", "kind": "dsc", **PRESETS["dsc_paper"][1]}))
+    assert paper.name == "dsc_paper" and (paper.alpha, paper.reduction) == (1.0, "mean")
+    assert build_loss({"name": "strict", "kind": "dsc_paper"}).reduction == "mean"  # a kind may be a preset
+    assert build_loss("dsc_official").name == "dsc_official" and build_loss({"kind": "fl"}).name == "fl"
+
+
+def test_each_loss_states_the_head_it_needs():
+    """Tasks and models ask the loss object (CONTRACT §4): the dice family scores a binary decision with one
+    sigmoid logit, CE/WCE/FL with a 2-way softmax; a span head is a softmax over positions for CE only."""
+    heads = {name: (make(name, 2).binary_head, make(name, 2).span_head) for name in NAMES}
+    assert heads == {"ce": ("softmax", "positions"), "wce": ("softmax", "softmax"), "fl": ("softmax", "softmax"),
+                     "dl": ("sigmoid", "sigmoid"), "tl": ("sigmoid", "sigmoid"), "dsc": ("sigmoid", "sigmoid")}
+    assert CrossEntropyLoss(class_weights=[1.0, 2.0]).span_head == "softmax"  # class weights need fixed classes
+
+
+def test_tversky_beta_none_is_one_minus_alpha():
+    """Table 10's convention: beta = 1 - alpha."""
+    x, y = torch.randn(20, dtype=torch.float64), torch.randint(0, 2, (20,))
+    for alpha in (0.1, 0.3, 0.9):
+        loss = build_loss({"name": "tl", "alpha": alpha, "beta": None})
+        assert loss.beta == pytest.approx(1 - alpha)
+        torch.testing.assert_close(loss(x, y), TverskyLoss(alpha=alpha, beta=1 - alpha)(x, y))
+
+
+def test_label_counts_reach_only_the_loss_that_uses_them():
+    calls = []
+
+    def counts():
+        calls.append(1)
+        return [80, 15, 5]
+
+    assert isinstance(build_loss("ce", label_counts=counts), CrossEntropyLoss) and not calls
+    torch.testing.assert_close(build_loss("wce", label_counts=counts, K=2.0).class_weights,
+                               wce_class_weights([80, 15, 5], K=2.0))
+    assert len(calls) == 1
+    given = build_loss("wce", class_weights=[1.0, 2.0, 3.0], label_counts=counts)  # explicit weights win
+    assert given.class_weights.tolist() == [1.0, 2.0, 3.0] and len(calls) == 1
+
+
 def test_builder_errors_are_clear():
     with pytest.raises(ValueError, match="unknown loss"):
         build_loss("dice")
     with pytest.raises(TypeError, match="accepted"):
         build_loss("dl", smoth=1.0)  # typo must not silently fall back to the default
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match="kind"):
         build_loss({"alpha": 1.0})
     with pytest.raises(ValueError, match="label_counts"):
         build_loss("wce")
@@ -177,25 +223,68 @@ def test_module_moves_and_has_no_parameters():
     assert loss.to(torch.float32).class_weights is not None
 
 
-def test_losses_inside_torch_compile_run_eagerly_and_agree():
-    """Models are often wrapped in torch.compile: the hand-written losses (C kernel, closed-form backward) run
-    eagerly there (one graph break, no tracing warnings) and give the eager result."""
-    import warnings
+COMPILED = [("ce", {}), ("wce", {}), ("fl", dict(gamma=2.0)), ("fl", dict(gamma=0.5, class_weights="auto")),
+            ("dl", {}), ("dl", dict(reduction="mean", smooth=0.0)), ("tl", dict(alpha=0.3, beta=None)),
+            ("dsc", {}), ("dsc", dict(alpha=1.0, reduction="mean", square_denominator=False)),
+            ("dsc", dict(ohem_ratio=0.3))]
 
-    for name, shape in [("dsc", (64, 7)), ("fl", (64,))]:
-        loss = build_loss(name)
-        x = torch.randn(*shape, requires_grad=True)
-        t = torch.randint(0, 7, (64,)) if len(shape) == 2 else torch.randint(0, 2, (64,)).float()
 
-        def f(v):
-            return loss(torch.tanh(v) * 3.0, t)
+def compiled_and_eager(loss, x, t, mask, backend):
+    """(loss, gradient) of ``loss(tanh(x) * 3, t, mask)`` compiled as ONE graph (``fullgraph=True`` raises on
+    any graph break) and eagerly."""
+    def f(v):
+        return loss(torch.tanh(v) * 3.0, t, mask)
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            compiled = torch.compile(f)(x)
-        assert not [w for w in caught if "Dynamo" in str(w.message)], [str(w.message)[:200] for w in caught]
-        (g_compiled,) = torch.autograd.grad(compiled, x)
-        eager = f(x)
-        (g_eager,) = torch.autograd.grad(eager, x)
-        torch.testing.assert_close(compiled, eager)
-        torch.testing.assert_close(g_compiled, g_eager)
+    torch._dynamo.reset()
+    results = []
+    for fn in (torch.compile(f, fullgraph=True, backend=backend), f):
+        leaf = x.clone().requires_grad_(True)
+        out = fn(leaf)
+        results.append((out.detach(), torch.autograd.grad(out, leaf)[0]))
+    return results
+
+
+@pytest.mark.parametrize("name,prm", COMPILED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(COMPILED)])
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_every_loss_compiles_to_one_graph_and_agrees(name, prm, multiclass):
+    """torch.compile(fullgraph=True) traces forward and backward (AOT autograd, eager kernels) with masks, -100
+    and OHEM: no graph break, no host sync, the eager loss and gradient."""
+    g = torch.Generator().manual_seed(5)
+    C = 4 if multiclass else 2
+    x = torch.randn(40, C, generator=g) if multiclass else torch.randn(40, generator=g)
+    t = torch.randint(0, C, (40,), generator=g)
+    t[3] = -100
+    mask = torch.rand(40, generator=g) > 0.2
+    prm = dict(prm, class_weights=[0.5, 2.0, 1.0, 3.0][:C]) if prm.get("class_weights") else prm
+    (out_c, g_c), (out_e, g_e) = compiled_and_eager(make(name, C, **prm), x, t, mask, backend="aot_eager")
+    torch.testing.assert_close(out_c, out_e)
+    torch.testing.assert_close(g_c, g_e)
+    assert g_e[3].abs().sum() == 0 and g_e[~mask].abs().sum() == 0
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")), reason="inductor needs a C++ compiler")
+def test_dsc_compiles_with_inductor():
+    """The default backend generates and runs its own kernels for the loss and its backward."""
+    g = torch.Generator().manual_seed(6)
+    x, t = torch.randn(64, 5, generator=g) * 4, torch.randint(0, 5, (64,), generator=g)
+    (out_c, g_c), (out_e, g_e) = compiled_and_eager(build_loss("dsc"), x, t, None, backend="inductor")
+    torch.testing.assert_close(out_c, out_e)
+    torch.testing.assert_close(g_c, g_e)
+
+
+def test_tasks_and_models_ask_the_loss_and_never_compare_its_name():
+    """CONTRACT §4: no loss name as a string in the code of tasks/ and models/ (docstrings aside), and models/
+    imports nothing from tasks/."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src" / "dicenlp"
+    for path in [*(src / "tasks").glob("*.py"), *(src / "models").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node)}
+        names = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                 and id(node) not in docstrings and node.value in set(NAMES) | set(PRESETS)]
+        assert not names, f"{path.name} names losses {names}: ask the loss object (binary_head, span_head)"
+        if path.parent.name == "models":
+            imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+            assert not [m for m in imported if m and m.startswith("dicenlp.tasks")], path.name

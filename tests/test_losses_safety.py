@@ -1,6 +1,5 @@
 """dicenlp.losses are safe: extreme logits, saturated probabilities, fp16/bf16 autocast, non-contiguous
-inputs, batches without positives, and vectorised (no Python loop over classes or positions); for the
-multi-class DSC, with and without its fused CPU kernel."""
+inputs, batches without positives, and vectorised (no Python loop over classes or positions)."""
 
 import math
 
@@ -8,17 +7,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dicenlp.losses import SelfAdjustingDiceLoss, _cpu_kernels, build_loss
+from dicenlp.losses import SelfAdjustingDiceLoss, build_loss
 
-
-@pytest.fixture(autouse=True, params=["c-kernel", "pytorch"])
-def implementation(request, monkeypatch):
-    """Every test runs twice: with the fused CPU kernel of the multi-class DSC and with its PyTorch code."""
-    if request.param == "pytorch":
-        monkeypatch.setattr(_cpu_kernels, "usable", lambda x: False)
-    elif _cpu_kernels.kernels() is None:
-        pytest.skip("no C compiler: the fused CPU kernels cannot be built here")
-    return request.param
 
 CASES = [
     ("ce", {}), ("wce", None), ("fl", dict(gamma=2.0)), ("fl", dict(gamma=0.5)),

@@ -159,10 +159,9 @@ def test_check_data_names_the_files(tmp_path):
 @pytest.mark.parametrize("loss_name", LOSSES)
 def test_only_context_decisions_receive_gradient(conll_task, tiny, loss_name):
     torch.manual_seed(0)
-    model = conll_task.build_model(tiny[1], loss_name)
+    loss_fn = build_loss(loss_name, label_counts=conll_task.label_counts)
+    model = conll_task.build_model(tiny[1], loss_fn)
     assert model.form == ("sigmoid" if loss_name in {"dl", "tl", "dsc"} else "softmax")
-    params = {"label_counts": conll_task.label_counts()} if loss_name == "wce" else {}
-    loss_fn = build_loss(loss_name, **params)
     batch = conll_task.collate([conll_task.datasets["train"][k] for k in range(6)])
     model.train()
     out = model(batch)
@@ -188,8 +187,8 @@ def test_only_context_decisions_receive_gradient(conll_task, tiny, loss_name):
 
 def test_total_loss_is_the_weighted_sum(conll_task, tiny):
     torch.manual_seed(0)
-    model = conll_task.build_model(tiny[1], "dsc").eval()  # eval: no dropout → deterministic outputs
     loss_fn = build_loss("dsc")
+    model = conll_task.build_model(tiny[1], loss_fn).eval()  # eval: no dropout → deterministic outputs
     batch = conll_task.collate([conll_task.datasets["train"][k] for k in range(8)])
     with torch.no_grad():
         out = model(batch)

@@ -49,9 +49,8 @@ def test_loss_reaches_exactly_the_context_and_null_positions(task_and_encoder, l
     special and padding tokens, for every loss form (softmax over positions, sigmoid, 2-way softmax)."""
     task, encoder = task_and_encoder
     torch.manual_seed(0)
-    model = task.build_model(encoder, loss_name)
-    params = {"label_counts": task.label_counts()} if loss_name == "wce" else {}
-    loss_fn = build_loss(loss_name, **params)
+    loss_fn = build_loss(loss_name, label_counts=task.label_counts)
+    model = task.build_model(encoder, loss_fn)
     batch = task.collate([task.datasets["train"][i] for i in range(0, len(task.datasets["train"]), 3)])
     outputs = {k: v.detach().requires_grad_(True) for k, v in model(batch).items()}
     loss = task.compute_loss(outputs, batch, loss_fn)
@@ -67,7 +66,7 @@ def test_loss_reaches_exactly_the_context_and_null_positions(task_and_encoder, l
 
 def test_total_loss_is_the_mean_of_start_and_end(task_and_encoder):
     task, encoder = task_and_encoder
-    model = task.build_model(encoder, "ce")
+    model = task.build_model(encoder, build_loss("ce"))
     batch = task.collate([task.datasets["train"][i] for i in range(4)])
     out = model(batch)
     ce = torch.nn.CrossEntropyLoss()
@@ -154,7 +153,7 @@ def test_scores_do_not_depend_on_padding(task_and_encoder):
     """A window scored alone and inside a padded batch (left padding for XLNet) gets the same scores at its
     own positions: eval_outputs undoes the padding shift."""
     task, encoder = task_and_encoder
-    model = task.build_model(encoder, "dsc").eval()
+    model = task.build_model(encoder, build_loss("dsc")).eval()
     rows = sorted((task.datasets["dev"][i] for i in range(len(task.datasets["dev"]))), key=lambda r: len(r["input_ids"]))
     short, long = rows[0], rows[-1]
     assert len(short["input_ids"]) < len(long["input_ids"])

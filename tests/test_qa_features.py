@@ -184,6 +184,7 @@ def test_real_squad2_slice_positions_round_trip(tmp_path, tokenizer):
 
 
 def test_model_forward_shapes_follow_the_loss(tmp_path, tokenizer):
+    from dicenlp.losses import build_loss
     from dicenlp.models.backbone import load_encoder
 
     task = make_task(tmp_path)
@@ -192,7 +193,7 @@ def test_model_forward_shapes_follow_the_loss(tmp_path, tokenizer):
     batch = task.collate([task.datasets["train"][i] for i in range(3)])
     width = batch["input_ids"].shape[1]
     for loss, shape in (("ce", (3, width)), ("dsc", (3, width)), ("fl", (3, width, 2))):
-        model = task.build_model(encoder, loss)
+        model = task.build_model(encoder, build_loss(loss))
         out = model(batch)
         assert tuple(out["start_logits"].shape) == shape and tuple(out["end_logits"].shape) == shape
 

@@ -108,7 +108,7 @@ def test_oracle_scores_100_and_model_shapes(tmp_path, tiny):
 
     from dicenlp.losses import build_loss
 
-    model = task.build_model(encoder, "dsc")
+    model = task.build_model(encoder, build_loss("dsc"))
     batch = task.collate([task.datasets["train"][i] for i in range(3)])
     out = model(batch)
     assert out["logits"].shape == (*batch["input_ids"].shape, len(task.labels))

@@ -83,26 +83,6 @@ def build_task_from_config(task_cfg: Mapping[str, Any]):
         raise ConfigError(str(err), where="task.params") from None
 
 
-def loss_kind(loss_cfg: dict[str, Any]) -> str:
-    """The formula of a loss config (``kind``: ce, wce, fl, dl, tl, dsc); ``name`` is only the run's label for it
-    (``dsc_official``, a user's own loss file, ...). Configs without ``kind`` name their formula."""
-    return loss_cfg.get("kind") or loss_cfg["name"]
-
-
-def build_loss_from_config(loss_cfg: dict[str, Any], task):
-    """``configs/loss/<name>.yaml`` → loss module; WCE weights come from the task's training-label counts."""
-    from dicenlp.losses import build_loss
-
-    params = {k: v for k, v in loss_cfg.items() if k != "kind"}
-    params["name"] = loss_kind(loss_cfg)
-    if params["name"] == "wce" and params.get("class_weights") is None:
-        params["label_counts"] = task.label_counts()
-    try:
-        return build_loss(params)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(str(err), where="loss") from None
-
-
 def load_backbone_from_config(model_cfg: Mapping[str, Any]):
     """``(tokenizer, encoder)``; a model that cannot be found or loaded is a ``ConfigError``."""
     from dicenlp.models.backbone import load_backbone
@@ -188,6 +168,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
 
     from dicenlp.distributed import on_main_process, run_everywhere
     from dicenlp.experiments import cell_of
+    from dicenlp.losses import build_loss
     from dicenlp.tracking import Tracker, Trackers, make_tracker
     from dicenlp.trainer import TrainerConfig, fit
 
@@ -234,8 +215,13 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     run_everywhere(accelerator, read_data, main_first=True)  # main first: it fills the Hub cache the others read
     tokenizer, encoder = load_backbone_from_config(model_cfg)
     run_everywhere(accelerator, lambda: task.setup(tokenizer), main_first=True)  # the others read its cache
-    loss_fn = build_loss_from_config(loss_cfg, task)
-    model = task.build_model(encoder, loss_kind(loss_cfg))
+    # the loss config's `kind` is the formula, its `name` the variant this run records; a loss that weighs
+    # classes by frequency (wce) asks for the task's training-label counts
+    try:
+        loss_fn = build_loss(loss_cfg, label_counts=task.label_counts)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err), where="loss") from None
+    model = task.build_model(encoder, loss_fn)  # the head the loss needs (loss_fn.binary_head)
 
     resumed = read_train_state(plan.state) if plan.kind == "resume" else None
     commit = git_commit()

@@ -1,8 +1,7 @@
 """Where dicenlp caches derived files, and the tokenizer part of a feature-cache key.
 
 ``CACHE_ROOT`` is ``$DICENLP_CACHE`` or ``~/.cache/dicenlp``: tokenised features (``features/<kind>/``), the
-tiny offline models (``tiny-models/``) and the compiled CPU loss kernels (``kernels/``) live there; deleting
-it only costs re-tokenising and rebuilding.
+tiny offline models (``tiny-models/``) live there; deleting it only costs re-tokenising and rebuilding.
 """
 
 from __future__ import annotations

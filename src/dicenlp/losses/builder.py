@@ -1,18 +1,18 @@
-"""``build_loss``: a loss from its paper abbreviation (or a preset name) and keyword parameters."""
+"""``build_loss``: a loss from its formula's name (``kind``), a preset, or a loss config, plus keyword parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from torch import nn
-
+from .base import Loss
 from .cross_entropy import CrossEntropyLoss, WeightedCrossEntropyLoss
 from .dice import DiceLoss, SelfAdjustingDiceLoss, TverskyLoss
 from .focal import FocalLoss
 
-#: Paper abbreviation → class (PAPER.md Table 2).
-LOSSES: dict[str, type[nn.Module]] = {
+#: The formulas by their paper abbreviation (PAPER.md Table 2).
+LOSSES: dict[str, type[Loss]] = {
     "ce": CrossEntropyLoss,
     "wce": WeightedCrossEntropyLoss,
     "fl": FocalLoss,
@@ -21,7 +21,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "dsc": SelfAdjustingDiceLoss,
 }
 
-#: Named settings: preset name → (loss name, parameters). Explicit keyword arguments override them.
+#: Named settings: preset name → (formula, parameters). Explicit parameters override them.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # The official scripts' dice (ShannonAI/dice_loss_for_NLP, every dice script: --dice_square,
     # DICE_ALPHA=0.01, dice_smooth 1), without its bugs: one set-level ratio over the unmasked positions.
@@ -35,47 +35,53 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _to_dict(cfg: Any) -> dict[str, Any]:
-    try:  # OmegaConf is optional for plain-PyTorch users
-        from omegaconf import DictConfig, OmegaConf
-    except ImportError:  # pragma: no cover
-        DictConfig = ()
-    if DictConfig and isinstance(cfg, DictConfig):
-        return dict(OmegaConf.to_container(cfg, resolve=True))
+    if type(cfg).__module__.startswith("omegaconf"):  # a Hydra node (OmegaConf stays optional for PyTorch users)
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(cfg, resolve=True)
     if isinstance(cfg, Mapping):
         return dict(cfg)
-    raise TypeError(f"build_loss expects a loss name or a mapping with a 'name' key, got {type(cfg).__name__}")
+    raise TypeError(f"build_loss expects a loss name or a mapping with a 'kind' or 'name' key, got {type(cfg).__name__}")
 
 
-def build_loss(name_or_cfg: str | Mapping[str, Any], **params: Any) -> nn.Module:
-    """Build a loss module.
+def build_loss(name_or_cfg: str | Mapping[str, Any], *, label_counts: Any | Callable[[], Any] = None,
+               **params: Any) -> Loss:
+    """A loss module: ``build_loss("dsc", alpha=0.01)``, ``build_loss("dsc_official")`` (a preset),
+    ``build_loss({"kind": "dl", "smooth": 1.0})``, ``build_loss(cfg.loss)`` (a Hydra node).
 
-    ``build_loss("dsc", alpha=0.01)``, ``build_loss({"name": "dl", "smooth": 1.0})``,
-    ``build_loss(cfg.loss)`` (an OmegaConf node with ``name``), ``build_loss("dsc_official")`` (a preset
-    from ``PRESETS``). Keyword arguments override the mapping's / preset's values. Unknown parameter
-    names raise ``TypeError`` naming the accepted ones (a typo must not silently fall back to a default).
+    A config's ``kind`` is the formula (a name of ``LOSSES`` or ``PRESETS``); its ``name`` is the variant the run
+    chose (``dsc_paper``, a user's own), kept as ``loss.name`` for recording, and the formula when there is no
+    ``kind``. Keyword parameters override the config's and the preset's; an unknown one raises ``TypeError``
+    naming the accepted ones (a typo must not fall back to a default). ``label_counts``: the training-label
+    counts per class, or a function returning them, used (called) only by a loss that derives class weights
+    from them: ``wce`` without ``class_weights``.
     """
     if isinstance(name_or_cfg, str):
-        name, cfg_params = name_or_cfg, {}
+        name = kind = name_or_cfg
+        merged: dict[str, Any] = {}
     else:
-        cfg_params = _to_dict(name_or_cfg)
-        if "name" not in cfg_params:
-            raise ValueError(f"loss config has no 'name' key: {cfg_params}")
-        name = cfg_params.pop("name")
-    key = str(name).lower()
-    merged: dict[str, Any] = {}
+        cfg = _to_dict(name_or_cfg)
+        name, kind = cfg.pop("name", None), cfg.pop("kind", None)
+        kind = kind if kind is not None else name
+        if kind is None:
+            raise ValueError(f"loss config has no 'kind' (or 'name') key: {cfg}")
+        merged = cfg
+    key = str(kind).lower()
     if key in PRESETS:
         key, preset = PRESETS[key]
-        merged.update(preset)
-    merged.update(cfg_params)
+        merged = {**preset, **merged}
     merged.update(params)
     if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)} or a preset {sorted(PRESETS)}")
+        raise ValueError(f"unknown loss {kind!r}; expected one of {sorted(LOSSES)} or a preset {sorted(PRESETS)}")
     cls = LOSSES[key]
+    if cls is WeightedCrossEntropyLoss and merged.get("class_weights") is None and merged.get("label_counts") is None \
+            and label_counts is not None:
+        merged["label_counts"] = label_counts() if callable(label_counts) else label_counts
     try:
-        return cls(**merged)
+        loss = cls(**merged)
     except TypeError as err:
-        import inspect
-
         accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         raise TypeError(f"loss {key!r} ({cls.__name__}) got bad parameters {sorted(merged)}: {err}; "
                         f"accepted: {accepted}") from err
+    loss.name = str(name if name is not None else kind)
+    return loss

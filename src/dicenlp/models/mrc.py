@@ -7,7 +7,7 @@ Input ``[CLS] query [SEP] context [SEP]``; only context positions can be starts,
     end_logits   = MLP_e(h)                       same
     span score(i, j) = MLP_m([h_i; h_j])          for candidate pairs only: [N] or [N, 2]
 
-The output form of every binary decision follows ``dicenlp.tasks.binary_output_form(loss)``: one logit and a
+The output form of every binary decision is the loss's ``binary_head``: one logit and a
 sigmoid for the dice family, two logits and a softmax for ce/wce/fl (identical expressiveness: a 2-way
 softmax on (a, b) is a sigmoid on b − a).
 
@@ -143,7 +143,7 @@ class BertMrcNer(EncoderWithHead):
     (``[B, M, 2]`` token start/end, ``-1`` padding).
 
     Args:
-        form: ``"sigmoid"`` or ``"softmax"`` (``binary_output_form(loss)``).
+        form: ``"sigmoid"`` or ``"softmax"`` (``loss_fn.binary_head``).
         max_span_len: longest span in tokens that can be a candidate (and be predicted).
         threshold, span_threshold: probability thresholds of start/end and of span-match decisions.
         span_sample_ratio: probability of adding each band pair as a random training candidate.

@@ -2,14 +2,14 @@
 
 ``SpanQAModel(encoder, output_form)`` = any ``AutoModel`` encoder + one linear layer on the last hidden states
 (the head of ``BertForQuestionAnswering`` / ``XLNetForQuestionAnsweringSimple``, and of the official code's
-``BertQueryNER``-style QA model without its unused MLP option). ``output_form`` depends on the loss:
+``BertQueryNER``-style QA model without its unused MLP option). ``output_form`` is the loss's ``span_head``:
 
 * ``"positions"`` (``ce``): one logit per token for start and for end, ``[B, L]`` each; the loss is a softmax
   over the positions of a sequence (the standard objective, Seo et al. 2016 / BERT).
 * ``"sigmoid"`` (``dl``, ``tl``, ``dsc``): one logit per token, ``[B, L]``, read as an independent binary
   decision "this token starts (ends) the answer" through a sigmoid (the official dice code).
 * ``"softmax"`` (``fl``, ``wce``): two logits per token, ``[B, L, 2]``, the same binary decision as a 2-way
-  softmax (``dicenlp.tasks.base.binary_output_form``: the one rule every task follows).
+  softmax (the loss's ``binary_head``, as in every task).
 
 The head's weights start like Hugging Face's QA heads (normal with the encoder's ``initializer_range``, zero bias).
 """
@@ -23,14 +23,8 @@ import torch
 from torch import nn
 
 from dicenlp.models.base import ENCODER_INPUTS, EncoderWithHead
-from dicenlp.tasks.base import binary_output_form
 
 QA_OUTPUT_FORMS = ("positions", "sigmoid", "softmax")
-
-
-def qa_output_form(loss_name: str) -> str:
-    """``"positions"`` for ``ce``; otherwise the binary form of the loss (``"sigmoid"`` / ``"softmax"``)."""
-    return "positions" if loss_name.lower() == "ce" else binary_output_form(loss_name)
 
 
 class SpanQAModel(EncoderWithHead):

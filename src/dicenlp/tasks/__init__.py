@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from dicenlp.tasks.base import DICE_FAMILY, EvalResult, Task, binary_output_form
+from dicenlp.tasks.base import EvalResult, Task
 
 #: ``kind`` in configs/task/*.yaml → "module:Class".
 TASKS = {
@@ -27,4 +27,4 @@ def build_task(kind: str, **params) -> Task:
     return task_class(kind)(**params)
 
 
-__all__ = ["DICE_FAMILY", "EvalResult", "Task", "TASKS", "binary_output_form", "build_task", "task_class"]
+__all__ = ["EvalResult", "Task", "TASKS", "build_task", "task_class"]

@@ -5,7 +5,7 @@ One run is::
     task = SomeTask(data_dir=..., max_length=...)       # plain arguments, no Hydra
     task.read_data()                                      # read and validate every split (no model needed)
     task.setup(tokenizer)                                 # tokenise (batched, cached); reads first if needed
-    model = task.build_model(encoder, loss_name)          # encoder + task head (nn.Module)
+    model = task.build_model(encoder, loss_fn)            # encoder + task head; the head asks loss_fn.binary_head
     outputs = model(batch)                                # dict of logits
     loss = task.compute_loss(outputs, batch, loss_fn)     # the ONLY place a loss is computed
     out = task.eval_outputs(outputs, batch)               # dict of tensors [B, ...] to gather across ranks
@@ -40,29 +40,6 @@ from dicenlp.errors import MissingDataError
 #: Value the trainer pads eval tensors with along dim 1 (chosen to be an impossible label and a very
 #: negative logit at once).
 EVAL_PAD_VALUE = -100
-
-#: The losses whose binary form uses one logit and a sigmoid (the "dice family", PAPER.md §2.4–2.7).
-DICE_FAMILY = frozenset({"dl", "tl", "dsc"})
-
-
-def binary_output_form(loss_name: str) -> str:
-    """How a model scores a *binary* decision (paraphrase or not, sentence positive or not) for a loss.
-
-    One rule shared by every task: the dice family (``dl``, ``tl``, ``dsc``) scores a binary decision with
-    one logit and a sigmoid, as the official code does for MRPC and for MRC start/end tokens; ``ce``,
-    ``wce`` and ``fl`` use a 2-way softmax. (A 2-way softmax on logits (a, b) equals a sigmoid on b - a,
-    so CE/FL lose nothing.) Multi-class decisions always use a C-way softmax and the dice family is then
-    one-vs-rest per class inside the loss.
-
-    Returns ``"sigmoid"`` (model emits 1 logit) or ``"softmax"`` (model emits 2 logits).
-    """
-    name = loss_name.lower()
-    if name in DICE_FAMILY:
-        return "sigmoid"
-    if name in {"ce", "wce", "fl"}:
-        return "softmax"
-    raise ValueError(f"unknown loss {loss_name!r}; expected one of ce, wce, fl, dl, tl, dsc")
-
 
 @dataclass
 class EvalResult:
@@ -144,9 +121,12 @@ class Task(abc.ABC):
 
     # ----------------------------------------------------------------- model and loss
     @abc.abstractmethod
-    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
-        """Put the task head on ``encoder`` (any ``AutoModel``). The head may depend on the loss
-        (see ``binary_output_form``). ``model(batch)`` returns a dict of logits."""
+    def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
+        """Put the task head on ``encoder`` (any ``AutoModel``). The head may depend on the loss, which says what
+        it needs (``loss_fn.binary_head``: ``"sigmoid"``, one logit per binary decision, for the dice family;
+        ``"softmax"``, two logits, for ce/wce/fl; ``loss_fn.span_head`` for start/end heads; see
+        ``dicenlp.losses.base.Loss``). Multi-class decisions always get a C-way softmax (the dice family is then
+        one-vs-rest per class inside the loss). ``model(batch)`` returns a dict of logits."""
 
     @abc.abstractmethod
     def compute_loss(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],

@@ -15,9 +15,10 @@ Pipeline::
          K = C → softmax (the dice family one-vs-rest per class)
       ─► predictions (logit > 0 for K = 1, argmax otherwise) ─► metrics against the split's gold labels.
 
-The head follows from the task × loss pair by ONE rule (``num_outputs``), shared with every task through
-``binary_output_form``: a binary task under ``dl``/``tl``/``dsc`` gets 1 logit + sigmoid (as the official MRPC
-code); under ``ce``/``wce``/``fl`` a 2-way softmax; a multi-class task (SST-5) a C-way softmax for every loss.
+The head follows from the task × loss pair by ONE rule (``num_outputs``), with the loss's ``binary_head`` as in
+every task: a binary task under ``dl``/``tl``/``dsc`` (``"sigmoid"``) gets 1 logit + sigmoid (as the official MRPC
+code); under ``ce``/``wce``/``fl`` (``"softmax"``) a 2-way softmax; a multi-class task (SST-5) a C-way softmax for
+every loss.
 
 Evaluation splits: ``dev`` selects the checkpoint; ``test`` is built only when labeled data exist (MRPC:
 ``msr_paraphrase_test.txt``; SST-2: a labeled ``test.tsv`` or the Hub's ``SetFit/sst2`` test; SST-5: always).
@@ -30,7 +31,7 @@ Example (plain Python, no Hydra)::
     task = ClassificationTask(dataset="mrpc", data_dir="data/samples/glue/MRPC")
     tokenizer, encoder = load_backbone("tiny-bert")
     task.setup(tokenizer)
-    model = task.build_model(encoder, "dsc")      # 1 logit + sigmoid
+    model = task.build_model(encoder, build_loss("dsc"))   # 1 logit + sigmoid (from dicenlp.losses)
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from dicenlp.data.qqp_augment import VARIANTS, make_variant
 from dicenlp.errors import DataError
 from dicenlp.metrics.classification import classification_metrics
 from dicenlp.models.classifier import SequenceClassifier
-from dicenlp.tasks.base import EvalResult, Task, binary_output_form
+from dicenlp.tasks.base import EvalResult, Task
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +71,17 @@ DATA_HELP = {
 }
 
 
-def num_outputs(num_labels: int, loss_name: str) -> int:
-    """Logits per example for a task with ``num_labels`` classes under ``loss_name`` (THE head rule).
+def num_outputs(num_labels: int, binary_head: str) -> int:
+    """Logits per example for a task with ``num_labels`` classes under a loss with ``binary_head`` (THE head rule).
 
-    Binary tasks follow ``binary_output_form``: ``"sigmoid"`` → 1 logit, ``"softmax"`` → 2 logits.
-    Multi-class tasks always get ``num_labels`` logits (softmax; the dice family is one-vs-rest in the loss).
+    Binary tasks: ``"sigmoid"`` → 1 logit, ``"softmax"`` → 2 logits. Multi-class tasks always get ``num_labels``
+    logits (softmax; the dice family is one-vs-rest in the loss).
     """
     if num_labels < 2:
         raise ValueError(f"a classification task needs at least 2 classes, got {num_labels}")
-    form = binary_output_form(loss_name)  # also validates the loss name
-    if num_labels == 2 and form == "sigmoid":
-        return 1
-    return num_labels
+    if binary_head not in ("sigmoid", "softmax"):
+        raise ValueError(f"unknown binary head {binary_head!r}; expected 'sigmoid' or 'softmax'")
+    return 1 if num_labels == 2 and binary_head == "sigmoid" else num_labels
 
 
 def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,8 +302,8 @@ class ClassificationTask(Task):
         return torch.from_numpy(np.bincount(labels, minlength=self.num_labels))
 
     # ----------------------------------------------------------------------------------- model and loss
-    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
-        return SequenceClassifier(encoder, num_outputs(self.num_labels, loss_name), dropout=self.dropout)
+    def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
+        return SequenceClassifier(encoder, num_outputs(self.num_labels, loss_fn.binary_head), dropout=self.dropout)
 
     def compute_loss(self, outputs, batch, loss_fn) -> torch.Tensor:
         """``loss_fn(logits [B], labels [B])`` (binary, one logit) or ``loss_fn(logits [B, C], labels [B])``.

@@ -20,7 +20,7 @@ Decisions (see docs/ner.md for the comparison with the official code):
   dice branch passed no mask at all). Words (English) or characters (Chinese) are the units: a start
   decision sits on the **first** sub-token of each unit, an end decision on its **last** sub-token (BERT-MRC's
   start/end word masks); the other sub-tokens are masked. A unit maps back from either token.
-* **Binary decisions** use ``binary_output_form(loss)``: one logit + sigmoid for dl/tl/dsc, a 2-way softmax
+* **Binary decisions** use the loss's ``binary_head``: one logit + sigmoid for dl/tl/dsc, a 2-way softmax
   for ce/wce/fl (ce on it = binary cross-entropy, as BERT-MRC). Start and end are per-token decisions and
   the loss is applied to all unmasked tokens of the batch at once (dice: one set-level ratio, Eq. 8 style).
 * **Span-match loss** uses the same loss over the candidate pairs (gold ∪ predicted ∪ sampled; the model
@@ -32,7 +32,7 @@ Decisions (see docs/ner.md for the comparison with the official code):
 Example (plain Python, no Hydra)::
 
     task = MrcNerTask(data_dir="data/samples/conll03", queries={"PER": "person names", ...})
-    task.setup(tokenizer); model = task.build_model(encoder, "dsc")
+    task.setup(tokenizer); model = task.build_model(encoder, build_loss("dsc"))
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from dicenlp.data.mrc_ner import (NerSentence, check_entity_types, detect_format
                                    load_ner_splits)
 from dicenlp.metrics.spans import span_scores
 from dicenlp.models.mrc import BertMrcNer, decode_spans, gold_index, logit_threshold, span_keys
-from dicenlp.tasks.base import EvalResult, Task, binary_output_form
+from dicenlp.tasks.base import EvalResult, Task
 
 log = logging.getLogger(__name__)
 
@@ -337,8 +337,8 @@ class MrcNerTask(Task):
         return torch.as_tensor(self.datasets["train"].label_counts())
 
     # ----------------------------------------------------------------- model and loss
-    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
-        return BertMrcNer(encoder, form=binary_output_form(loss_name), max_span_len=self.max_span_len,
+    def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
+        return BertMrcNer(encoder, form=loss_fn.binary_head, max_span_len=self.max_span_len,
                           dropout=self.head_dropout, activation=self.activation, threshold=self.threshold,
                           span_threshold=self.span_threshold, span_sample_ratio=self.span_sample_ratio,
                           max_span_candidates=self.max_span_candidates)

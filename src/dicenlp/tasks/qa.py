@@ -3,7 +3,7 @@
     task = QuestionAnsweringTask(name="squad", data_dir="data/squad", train_file="train-v1.1.json",
                                  dev_file="dev-v1.1.json")
     task.setup(tokenizer)                      # read JSON (or the Hub), windows + answer positions, cached
-    model = task.build_model(encoder, "dsc")   # encoder + start/end head (dicenlp.models.qa)
+    model = task.build_model(encoder, loss_fn) # encoder + start/end head for loss_fn.span_head (models.qa)
     loss = task.compute_loss(model(batch), batch, loss_fn)
 
 Loss (the paper's MRC setting: "the start and end indexes of answer are predicted"), total = (L_start + L_end)/2:
@@ -242,17 +242,17 @@ class QuestionAnsweringTask(Task):
         return torch.tensor([2 * int(n.sum()), 2 * len(n)], dtype=torch.long)
 
     # ----------------------------------------------------------------- model and loss
-    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
-        from dicenlp.models.qa import SpanQAModel, qa_output_form
+    def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
+        from dicenlp.models.qa import SpanQAModel
 
-        self.output_form = qa_output_form(loss_name)
+        self.output_form = loss_fn.span_head
         return SpanQAModel(encoder, self.output_form)
 
     def compute_loss(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
                      loss_fn: nn.Module) -> torch.Tensor:
         """(L_start + L_end) / 2 with the loss form of ``build_model`` (module docstring)."""
         if self.output_form is None:
-            raise RuntimeError("call build_model(encoder, loss_name) before compute_loss")
+            raise RuntimeError("call build_model(encoder, loss_fn) before compute_loss")
         mask = batch["loss_mask"]
         losses = []
         for which in ("start", "end"):

@@ -25,10 +25,11 @@ Example (plain Python, no Hydra)::
 
     from dicenlp.tasks.tagging import TaggingTask
     from dicenlp.models.backbone import load_backbone
+    from dicenlp.losses import build_loss
     task = TaggingTask(name="sample_pos", data_dir="data/samples/pos", max_length=128)
     tokenizer, encoder = load_backbone("tiny-bert")
     task.setup(tokenizer)
-    model = task.build_model(encoder, "dsc")
+    model = task.build_model(encoder, build_loss("dsc"))
 """
 
 from __future__ import annotations
@@ -290,7 +291,7 @@ class TaggingTask(Task):
         return torch.from_numpy(np.bincount(labels[labels >= 0], minlength=len(self.labels)))
 
     # ----------------------------------------------------------------------------------- model and loss
-    def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
+    def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
         """A C-way softmax head for every loss (POS tags are multi-class; see ``dicenlp.models.tagger``)."""
         if not self.labels:
             raise RuntimeError("call setup(tokenizer) before build_model: the label set comes from training data")
