@@ -1,56 +1,71 @@
-"""Flat decoding of scored NER spans: keep a set of non-overlapping spans per sentence.
+"""Flat decoding of scored NER spans: the best set of non-overlapping spans per sentence.
 
 BERT-MRC asks one query per entity type, so its raw output (every span whose start, end and span-match
 decisions pass their thresholds) may nest and overlap, within a type and across types. That is right for
 nested data (ACE, GENIA) and wrong for flat data (CoNLL-03, OntoNotes 5, MSRA, OntoNotes 4), where a word
-belongs to at most one entity: every overlapping span is at least one certain false positive.
+belongs to at most one entity: of two overlapping spans at least one is a false positive.
 
-**The rule** (``flat_select``), per sentence, over the candidate spans of *all* entity types:
+**The rule** (``flat_select``), per sentence, over the candidate spans of *all* entity types: keep the set of
+pairwise non-overlapping candidates with the **largest total probability** ``Σ p`` (``MrcNerTask`` gives each
+span ``p = p_start · p_end · p_match``, the probability of the three decisions that made it), i.e. the flat
+reading with the most expected correct entities. Solved exactly by weighted interval scheduling (dynamic
+programming over the candidates sorted by end). Unlike greedy selection by score, one long span cannot push
+out two shorter ones that are jointly more probable ("China … Uzbekistan" spanning two entities, issue 16).
 
-1. rank the candidates by ``score`` descending (``MrcNerTask`` uses
-   ``log(p_start · p_end · p_match)``, the log-probability of the three decisions that made the span);
-   ties by earlier start, then earlier end (the shorter span), then the type's order in the task's queries;
-2. walk down the ranking and keep a span unless it shares a unit (word/character) with a span kept before.
+Ties (equal totals) are broken deterministically: candidates are visited by end, then start descending, then
+``tiebreak`` (the type's order), and a later candidate replaces the earlier choice only when it is strictly
+better, so the earlier-ending, then the shorter, then the first-typed span is kept.
 
-This is the greedy rule of span-based flat NER decoders (e.g. Yu et al. 2020, biaffine NER); the official
-BERT-MRC flat decoder differs (docs/ner.md, "Flat decoding"). ``overlap_mask`` flags spans that overlap
-another one of the same sentence, vectorised over a corpus (gold checks, overlap statistics).
+``overlap_mask`` flags spans that overlap another one of the same sentence, vectorised over a corpus (gold
+checks, overlap statistics). docs/ner.md compares the rule with the official BERT-MRC flat decoder.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 
 
-def flat_select(sentence: np.ndarray, start: np.ndarray, end: np.ndarray, score: np.ndarray,
+def flat_select(sentence: np.ndarray, start: np.ndarray, end: np.ndarray, log_p: np.ndarray,
                 tiebreak: np.ndarray | None = None) -> np.ndarray:
-    """Greedy non-overlapping selection by descending ``score`` within each sentence.
+    """The non-overlapping spans of largest total probability, per sentence.
 
     Args:
         sentence, start, end: ``[N]`` int arrays; spans are ``[start, end]`` (end inclusive) in ``sentence``.
-        score: ``[N]`` float; higher is better.
+        log_p: ``[N]`` float, the natural log of each span's probability (``<= 0``; the weights are ``exp``).
         tiebreak: ``[N]`` int, the last tie-breaker (e.g. the type index); default 0.
 
     Returns:
-        ``[N]`` bool: ``True`` for the kept spans. Deterministic: the order is (score ↓, start ↑, end ↑,
-        tiebreak ↑), so equal scores keep the earlier, then the shorter span.
+        ``[N]`` bool: ``True`` for the kept spans. Spans that only touch (``[0, 2]``, ``[3, 5]``) do not overlap.
 
-    A Python loop over the *candidates* (a few per sentence), not over tokens: about 5 µs per candidate.
+    Weighted interval scheduling: with the candidates of a sentence sorted by end,
+    ``best[n] = max(best[n - 1], best[q(n)] + p_n)`` where ``q(n)`` counts the candidates ending before
+    candidate ``n`` starts. A Python loop over the *candidates* (a few per sentence), never over tokens.
     """
     sentence, start, end = (np.asarray(a, np.int64) for a in (sentence, start, end))
-    score = np.asarray(score, np.float64)
+    log_p = np.asarray(log_p, np.float64)
     tiebreak = np.zeros_like(sentence) if tiebreak is None else np.asarray(tiebreak, np.int64)
-    if np.isnan(score).any():
+    if np.isnan(log_p).any():
         raise ValueError("span scores must not be NaN")
-    order = np.lexsort((tiebreak, end, start, -score, sentence))  # last key = primary
+    order = np.lexsort((-log_p, tiebreak, -start, end, sentence))  # the last key is the primary one
     keep = np.zeros(len(order), bool)
-    current, kept = None, []
-    for k, s, a, b in zip(order.tolist(), sentence[order].tolist(), start[order].tolist(), end[order].tolist()):
-        if s != current:
-            current, kept = s, []
-        if all(b < ka or kb < a for ka, kb in kept):
-            kept.append((a, b))
-            keep[k] = True
+    bounds = np.flatnonzero(np.diff(sentence[order])) + 1
+    for group in np.split(order, bounds) if len(order) else []:
+        starts, ends = start[group].tolist(), end[group].tolist()
+        weights = np.exp(log_p[group]).tolist()
+        best, take = [0.0], []
+        for n, (a, w) in enumerate(zip(starts, weights)):
+            with_n = best[bisect_left(ends, a, 0, n)] + w
+            take.append(with_n > best[n])
+            best.append(with_n if take[n] else best[n])
+        n = len(group)
+        while n:  # trace the optimal set back from the last candidate
+            if take[n - 1]:
+                keep[group[n - 1]] = True
+                n = bisect_left(ends, starts[n - 1], 0, n - 1)
+            else:
+                n -= 1
     return keep
 
 
