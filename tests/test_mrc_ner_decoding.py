@@ -312,8 +312,8 @@ def test_seqeval_equality_on_the_real_conll03_dev_slice(tokenizer):
     """CoNLL-2003 dev (3,250 sentences, 5,942 entities): noisy candidates → flat decoding → span metric =
     seqeval on the exported BIO columns; and the flat decoder is cheap there."""
     path = shared_data("conll03", "valid.txt")
-    task = MrcNerTask(queries=_queries("conll03"), data_dir=str(path.parent), files={"train": path.name, "dev": path.name},
-                      max_length=512)
+    task = MrcNerTask(queries=_queries("conll03"), data_dir=str(path.parent), max_length=512,
+                      files={"train": path.name, "dev": path.name})
     task.setup(tokenizer)
     cand = noisy_candidates(task, "dev", seed=3)
     result = task.evaluate("dev", gathered_from_words(task, "dev", cand))
@@ -347,4 +347,5 @@ def test_export_command_after_a_run(run_train):
     assert len(f1) == 4
     bad = subprocess.run([sys.executable, "-m", "dicenlp.export_ner", str(run_dir / "nope")], capture_output=True,
                          text=True, cwd=REPO_ROOT, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: run directory not found") and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.startswith("error: run directory not found")
+    assert "Traceback" not in bad.stderr

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -417,8 +418,8 @@ class MrcNerTask(Task):
             keep = flat_select(cand["sentence"], cand["start"], cand["end"], score, tiebreak=cand["type"])
         else:
             keep = np.ones(len(score), bool)
-        pred = {(int(s), self.types[t], int(a), int(b))
-                for s, t, a, b in zip(cand["sentence"][keep], cand["type"][keep], cand["start"][keep], cand["end"][keep])}
+        pred = {(int(s), self.types[t], int(a), int(b)) for s, t, a, b in
+                zip(cand["sentence"][keep], cand["type"][keep], cand["start"][keep], cand["end"][keep])}
         scores = span_scores(pred, self.gold_entities(split))
         decode_ms = 1e3 * (time.perf_counter() - started)
         n_dropped = int((~keep).sum())
@@ -428,32 +429,26 @@ class MrcNerTask(Task):
         report = {"micro": scores.micro.as_dict(), "per_type": {t: r.as_dict() for t, r in scores.per_type.items()},
                   "decoding": self.decoding, "candidates": len(keep), "dropped": n_dropped,
                   "decode_ms": round(decode_ms, 1)}
-        return EvalResult(metrics=scores.metrics(per_type=True), predictions=self._predictions(split, cand, score, keep),
-                          extra_files={"span_f1.json": report})
+        return EvalResult(metrics=scores.metrics(per_type=True), extra_files={"span_f1.json": report},
+                          predictions=self._predictions(split, cand, log_p, keep))
 
-    def _predictions(self, split: str, cand: Mapping[str, np.ndarray], score: np.ndarray,
+    def _predictions(self, split: str, cand: Mapping[str, np.ndarray], log_p: np.ndarray,
                      keep: np.ndarray) -> list[dict[str, Any]]:
         """Per sentence: tokens, gold ``[start, end, type]``, predicted spans (and, with flat decoding, the
         ``dropped`` overlapping candidates) as ``{"span": [start, end, type], "score", "p_start", "p_end",
         "p_match"}`` sorted like the gold (start, end, type name); numbers to 6 significant digits."""
         type_rank = np.argsort(np.argsort(self.types))  # sort by type name, as the gold
         order = np.lexsort((type_rank[cand["type"]], cand["end"], cand["start"], cand["sentence"]))
-        probs = 1.0 / (1.0 + np.exp(-cand["margins"]))
-        rows = {k: {"pred": [], "dropped": []} for k in np.unique(cand["sentence"]).tolist()}
+        score, probs = log_p.sum(axis=1), np.exp(log_p)
+        kept, dropped = defaultdict(list), defaultdict(list)
         for k in order.tolist():
-            s, t = int(cand["sentence"][k]), int(cand["type"][k])
-            entry = {"span": [int(cand["start"][k]), int(cand["end"][k]), self.types[t]], "score": _sig6(score[k]),
-                     "p_start": _sig6(probs[k, 0]), "p_end": _sig6(probs[k, 1]), "p_match": _sig6(probs[k, 2])}
-            rows[s]["pred" if keep[k] else "dropped"].append(entry)
-        out = []
-        for k, sent in enumerate(self.sentences[split]):
-            row = rows.get(k, {"pred": [], "dropped": []})
-            item = {"sentence": k, "tokens": sent.tokens, "gold": [[a, b, t] for a, b, t in sent.entities],
-                    "pred": row["pred"]}
-            if self.decoding == "flat":
-                item["dropped"] = row["dropped"]
-            out.append(item)
-        return out
+            entry = {"span": [int(cand["start"][k]), int(cand["end"][k]), self.types[int(cand["type"][k])]],
+                     "score": _sig6(score[k]), "p_start": _sig6(probs[k, 0]), "p_end": _sig6(probs[k, 1]),
+                     "p_match": _sig6(probs[k, 2])}
+            (kept if keep[k] else dropped)[int(cand["sentence"][k])].append(entry)
+        return [{"sentence": k, "tokens": sent.tokens, "gold": [[a, b, t] for a, b, t in sent.entities],
+                 "pred": kept[k], **({"dropped": dropped[k]} if self.decoding == "flat" else {})}
+                for k, sent in enumerate(self.sentences[split])]
 
 
 def _sig6(x: float) -> float:
