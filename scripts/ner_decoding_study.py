@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Flat vs nested decoding of the SAME BERT-MRC predictions (docs/ner.md, "Flat decoding: before and after").
+"""Flat vs nested decoding of the SAME BERT-MRC predictions (docs/ner.md, "Before and after, on a real slice").
 
     python scripts/ner_decoding_study.py RUN_DIR [RUN_DIR ...] [--split test]
 
@@ -98,8 +98,8 @@ def study(run_dir: Path, split: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dirs", nargs="+", type=Path)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="folders of NER runs made with decoding=flat")
+    parser.add_argument("--split", default="test", help="which predictions_<split>.json to read (default test)")
     args = parser.parse_args(argv)
     for run_dir in args.run_dirs:
         study(run_dir, args.split)

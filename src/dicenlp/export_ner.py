@@ -8,7 +8,7 @@ with ``tag_col=1`` and the prediction with ``tag_col=-1``). Tags are in BIO by d
 
 Only flat predictions can be written as tags: nested predictions (``task.params.decoding=nested``) or nested
 gold stop with a message naming the file and the sentence. On flat predictions, seqeval's P/R/F1 on these
-columns equal the run's span metric (tests/test_mrc_ner_flat.py).
+columns equal the run's span metric (tests/test_mrc_ner_decoding.py).
 """
 
 from __future__ import annotations
