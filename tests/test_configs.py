@@ -102,6 +102,9 @@ def fixed(old: dict, new: dict, label: str) -> dict:
     for key in ("max_examples", "split_off", "split_seed"):
         if key not in old_params:
             params.pop(key, None)
+    # 7. NER: `decoding` (flat for the four flat datasets: non-overlapping spans of largest total probability).
+    if "decoding" not in old_params:
+        params.pop("decoding", None)
     for key in ("max_train_examples", "max_eval_examples"):
         if key in old_params:
             params[key] = old_params[key]

@@ -14,7 +14,7 @@ LOSSES = ["ce", "wce", "fl", "dl", "tl", "dsc"]
 def _rescore(run_dir: Path, split: str) -> float:
     """F1 recomputed from the written predictions file (the file and the metric must agree)."""
     rows = json.loads((run_dir / f"predictions_{split}.json").read_text(encoding="utf-8"))
-    pred = {(r["sentence"], t, a, b) for r in rows for a, b, t in r["pred"]}
+    pred = {(r["sentence"], t, a, b) for r in rows for a, b, t in (p["span"] for p in r["pred"])}
     gold = {(r["sentence"], t, a, b) for r in rows for a, b, t in r["gold"]}
     return span_scores(pred, gold).f1
 
@@ -49,7 +49,8 @@ def test_msra_fixture_chinese_with_dev_split(run_train):
 
 
 def test_bert_mrc_json_input_with_nested_entities(run_train):
-    results = run_train("task=conll03", "loss=fl", "task.params.data_dir=data/samples/mrc_ner")
+    results = run_train("task=conll03", "loss=fl", "task.params.data_dir=data/samples/mrc_ner",
+                        "task.params.decoding=nested")
     run_dir = Path(results["output_dir"])
     rows = json.loads((run_dir / "predictions_dev.json").read_text())
     nested = [r for r in rows if r["tokens"][:3] == ["He", "studied", "at"]][0]

@@ -1,13 +1,12 @@
-"""BERT-MRC model and task: candidate span head = the all-pairs MLP, masks, features, loss, decoding, metric."""
+"""BERT-MRC model and task: candidate span head = the all-pairs MLP, masks, features, loss, span decoding
+(decoding to entities, the metric and the BIO export: tests/test_mrc_ner_decoding.py)."""
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from seqeval.metrics import f1_score, precision_score, recall_score
 
 from conftest import REPO_ROOT
-from dicenlp.data.schemes import spans_to_tags
 from dicenlp.losses import build_loss
 from dicenlp.models.backbone import load_backbone
 from dicenlp.models.mrc import (BertMrcNer, SpanMatchHead, band_pairs, band_to_index, decode_spans, gold_index,
@@ -64,12 +63,15 @@ def test_band_pairs_match_brute_force():
 def test_decode_spans_orders_caps_and_pads():
     index = torch.tensor([[0, 3, 4], [0, 1, 1], [2, 5, 6], [0, 2, 2], [2, 0, 0]])
     logits = torch.tensor([2.0, 5.0, -1.0, 0.5, 3.0])  # sigmoid form; threshold 0.5 = logit 0
-    out = decode_spans(index, logits, "sigmoid", 0.0, batch_size=3, max_spans=2)
+    out, margins = decode_spans(index, logits, "sigmoid", 0.0, batch_size=3, max_spans=2)
     assert out.tolist() == [[[1, 1], [3, 4]], [[-100, -100], [-100, -100]], [[0, 0], [-100, -100]]]
+    inf = float("-inf")
+    assert margins.tolist() == [[5.0, 2.0], [inf, inf], [3.0, inf]]
     two = torch.stack([torch.zeros(5), logits], dim=1)  # softmax form: margin = logit_1 - logit_0
-    assert torch.equal(decode_spans(index, two, "softmax", 0.0, 3, 2), out)
-    empty = decode_spans(index[:0], logits[:0], "sigmoid", 0.0, 2, 5)
-    assert empty.shape == (2, 1, 2) and (empty == -100).all()
+    out2, margins2 = decode_spans(index, two, "softmax", 0.0, 3, 2)
+    assert torch.equal(out2, out) and torch.equal(margins2, margins)
+    empty, none = decode_spans(index[:0], logits[:0], "sigmoid", 0.0, 2, 5)
+    assert empty.shape == (2, 1, 2) and (empty == -100).all() and none.shape == (2, 1) and (none == inf).all()
     assert logit_threshold(0.5) == 0.0 and logit_threshold(0.9) == pytest.approx(np.log(9))
 
 
@@ -223,67 +225,3 @@ def test_candidate_cap_keeps_gold(conll_task, tiny):
     # evaluation: predicted pairs only (no gold leaks into the candidates)
     band = model.predicted_band(ev["start_logits"], ev["end_logits"], batch)
     assert torch.equal(ev["span_index"], band_to_index(band))
-
-
-# ----------------------------------------------------------------------------- metric
-
-
-def _oracle_pred_spans(task, split, drop_every=0, shift_every=0):
-    """Gathered ``pred_spans`` [F, P, 2] built from the features' gold token spans (optionally corrupted)."""
-    feats = task.datasets[split]
-    rows = []
-    for k in range(len(feats)):
-        g = feats[k]["gold_spans"].tolist()
-        out = []
-        for n, (i, j) in enumerate(g):
-            if drop_every and n % drop_every == 0 and k % 2 == 0:
-                continue
-            if shift_every and (k + n) % shift_every == 0:
-                j = i  # a wrong boundary (if the entity is longer than one sub-token)
-            out.append((i, j))
-        rows.append(out)
-    width = max(1, max(len(r) for r in rows))
-    arr = np.full((len(rows), width, 2), -100, np.int64)
-    for k, r in enumerate(rows):
-        if r:
-            arr[k, :len(r)] = r
-    return arr
-
-
-def test_metric_counts_truncated_entities_as_misses(conll_task):
-    gathered = {"feature_index": np.arange(len(conll_task.datasets["test"])),
-                "pred_spans": _oracle_pred_spans(conll_task, "test")}
-    result = conll_task.evaluate("test", gathered)
-    n_gold = sum(len(s.entities) for s in conll_task.sentences["test"])
-    n_kept = sum(len(conll_task.datasets["test"][k]["gold_spans"]) for k in range(len(conll_task.datasets["test"])))
-    assert n_kept < n_gold  # the long sentence loses entities to max_length
-    assert result.metrics["precision"] == pytest.approx(100.0)
-    assert result.metrics["recall"] == pytest.approx(100.0 * n_kept / n_gold)
-    assert set(result.extra_files["span_f1.json"]["per_type"]) == {"LOC", "MISC", "ORG", "PER"}
-    assert "f1_PER" in result.metrics
-    smith = [p for p in result.predictions if p["tokens"][:3] == ["Smith", "told", "Jones"]][0]
-    assert smith["pred"] == smith["gold"] == [[0, 0, "PER"], [2, 2, "PER"], [4, 4, "PER"], [7, 8, "ORG"]]
-
-
-def test_metric_equals_seqeval_on_flat_predictions(conll_task):
-    """Predicted spans → BIO per sentence → seqeval gives the same P/R/F1 as the span metric."""
-    pred_spans = _oracle_pred_spans(conll_task, "dev", drop_every=2, shift_every=3)
-    result = conll_task.evaluate("dev", {"feature_index": np.arange(len(pred_spans)), "pred_spans": pred_spans})
-    gold_tags, pred_tags = [], []
-    for sent, row in zip(conll_task.sentences["dev"], result.predictions):
-        gold_tags.append(spans_to_tags(sent.entities, len(sent.tokens), "BIO"))
-        pred_tags.append(spans_to_tags([tuple(p) for p in row["pred"]], len(sent.tokens), "BIO"))
-    assert 0 < result.metrics["f1"] < 100
-    assert result.metrics["precision"] == pytest.approx(100 * precision_score(gold_tags, pred_tags))
-    assert result.metrics["recall"] == pytest.approx(100 * recall_score(gold_tags, pred_tags))
-    assert result.metrics["f1"] == pytest.approx(100 * f1_score(gold_tags, pred_tags))
-
-
-def test_nested_entities_can_be_predicted_and_scored(tiny):
-    task = MrcNerTask(queries=_queries("conll03"), data_dir=str(SAMPLES / "mrc_ner"))
-    task.setup(tiny[0])
-    pred = _oracle_pred_spans(task, "dev")
-    result = task.evaluate("dev", {"feature_index": np.arange(len(pred)), "pred_spans": pred})
-    assert result.metrics["f1"] == pytest.approx(100.0)
-    nested = [p for p in result.predictions if p["tokens"][:3] == ["He", "studied", "at"]][0]
-    assert nested["pred"] == [[4, 6, "ORG"], [4, 8, "ORG"], [6, 6, "LOC"]]

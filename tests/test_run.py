@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -201,9 +202,10 @@ def test_an_interrupted_run_resumes_its_wandb_run(compose_config, monkeypatch, t
     monkeypatch.setattr(dicenlp.trainer, "save_training_state", save)
     results = run(cfg)
     assert results["resumed_from_step"] == 2
-    ids = {d.name.rsplit("-", 1)[-1] for d in (out / "wandb").glob("offline-run-*")}
-    # one W&B run id; two offline folders (offline-run-<time>-<id>), or one when both starts fell in one second
-    assert len(ids) == 1 and len(list((out / "wandb").glob("offline-run-*"))) in (1, 2)
+    # offline-run-<date>_<time>-<id>, with a "-1" suffix when both starts fell in one second: one W&B run id
+    folders = list((out / "wandb").glob("offline-run-*"))
+    ids = {re.match(r"offline-run-\d{8}_\d{6}-([a-z0-9]+)", d.name).group(1) for d in folders}
+    assert len(folders) == 2 and len(ids) == 1
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "train/loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
 

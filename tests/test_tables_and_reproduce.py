@@ -124,8 +124,8 @@ def _run(tmp_path, name, loss, seed, f1, rows, task="conll03", lr=1e-5):
 
 
 def _rows(n_right: int, n: int = 20) -> list[dict]:
-    return [{"tokens": [f"w{i}"], "gold": [[0, 0, "PER"]], "pred": [[0, 0, "PER"]] if i < n_right else []}
-            for i in range(n)]
+    span = {"span": [0, 0, "PER"], "score": -0.1, "p_start": 0.97, "p_end": 0.98, "p_match": 0.95}
+    return [{"tokens": [f"w{i}"], "gold": [[0, 0, "PER"]], "pred": [span] if i < n_right else []} for i in range(n)]
 
 
 def test_table_has_mean_std_deltas_and_the_test_against_ce(tmp_path):

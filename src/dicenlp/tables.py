@@ -117,8 +117,8 @@ def example_scores(result: dict[str, Any], split: str, metric: str) -> ExampleSc
         return ExampleScores(key.hexdigest(), values=np.array([r[metric] for r in rows], dtype=float))
     if kind in ("mrc_ner", "tagging") and metric in ("precision", "recall", "f1"):
         key.update(json.dumps([r["tokens"] for r in rows], ensure_ascii=False).encode())
-        if kind == "mrc_ner":
-            counts = [_counts(r["pred"], r["gold"]) for r in rows]
+        if kind == "mrc_ner":  # predicted spans carry their scores: {"span": [start, end, type], "score": ...}
+            counts = [_counts([p["span"] for p in r["pred"]], r["gold"]) for r in rows]
         else:
             from dicenlp.metrics.tagging import decode_spans
 

@@ -211,23 +211,30 @@ class BertMrcNer(EncoderWithHead):
             other = other[torch.randperm(other.shape[0], device=other.device)[:room]]
         return torch.cat([gold, other], dim=0)
 
-    def decode(self, outputs: Mapping[str, torch.Tensor], batch_size: int, max_spans: int) -> torch.Tensor:
-        """Matched spans of ``outputs`` (see ``decode_spans``) with this model's form and threshold."""
+    def decode(self, outputs: Mapping[str, torch.Tensor], batch_size: int,
+               max_spans: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Matched spans of ``outputs`` and their span-match margins (see ``decode_spans``) with this model's
+        form and threshold."""
         return decode_spans(outputs["span_index"], outputs["span_logits"], self.form, self.span_margin, batch_size,
                             max_spans)
 
 
 @torch.no_grad()
 def decode_spans(index: torch.Tensor, span_logits: torch.Tensor, form: str, span_margin: float, batch_size: int,
-                 max_spans: int) -> torch.Tensor:
-    """Candidate pairs whose span-match margin exceeds ``span_margin`` → ``[B, P, 2]`` long token
-    ``(start, end)`` per example, ``-100`` padding, at most ``max_spans`` per example (the highest span
-    scores first), ``P >= 1``. Nested and overlapping spans are all kept."""
+                 max_spans: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate pairs whose span-match margin exceeds ``span_margin`` → ``(spans, margins)``:
+
+    * ``spans`` ``[B, P, 2]`` long token ``(start, end)`` per example, ``-100`` padding, at most
+      ``max_spans`` per example (the highest span scores first), ``P >= 1``;
+    * ``margins`` ``[B, P]`` float: the span-match margin of each (``positive_margin``; ``-inf`` padding).
+
+    Nested and overlapping spans are all kept (flat decoding is the task's: ``dicenlp.tasks.flat_spans``)."""
     margin = positive_margin(span_logits, form)
     keep = margin > span_margin
     index, margin = index[keep], margin[keep]
     if index.shape[0] == 0:
-        return torch.full((batch_size, 1, 2), -100, dtype=torch.long, device=index.device)
+        return (torch.full((batch_size, 1, 2), -100, dtype=torch.long, device=index.device),
+                torch.full((batch_size, 1), float("-inf"), dtype=margin.dtype, device=index.device))
     order = torch.argsort(margin, descending=True, stable=True)
     order = order[torch.argsort(index[order, 0], stable=True)]  # by example, best first within it
     index = index[order]
@@ -239,7 +246,9 @@ def decode_spans(index: torch.Tensor, span_logits: torch.Tensor, form: str, span
     width = max(1, int(min(max_spans, int(counts.max()))))
     out = torch.full((batch_size, width, 2), -100, dtype=torch.long, device=index.device)
     out[b[sel], rank[sel]] = index[sel, 1:]
-    return out
+    margins = torch.full((batch_size, width), float("-inf"), dtype=margin.dtype, device=index.device)
+    margins[b[sel], rank[sel]] = margin[order][sel]
+    return out, margins
 
 
 __all__ = ["BertMrcNer", "MLPHead", "SpanMatchHead", "band_pairs", "band_to_index", "decode_spans", "gold_index", "logit_threshold",

@@ -11,7 +11,9 @@ Pipeline::
       ─► BertMrcNer: start / end logits per token, span-match logits for candidate pairs
       ─► loss = w_start·L(start) + w_end·L(end) + w_span·L(span candidates)     (the configured loss L)
       ─► decode: start ∧ end over threshold, pair inside max_span_len, span-match over threshold
-      ─► (sentence, type, word start, word end) ─► span micro P/R/F1 vs the ORIGINAL gold + per type.
+      ─► (sentence, type, word start, word end, score = log p_start·p_end·p_match)
+      ─► flat data: per sentence, the non-overlapping spans of largest Σ p (decoding: flat; nested keeps all)
+      ─► span micro P/R/F1 vs the ORIGINAL gold + per type.
 
 Decisions (see docs/ner.md for the comparison with the official code):
 
@@ -27,7 +29,11 @@ Decisions (see docs/ner.md for the comparison with the official code):
   docstring). Gold pairs are every gold entity (inside the kept context), including repeated mentions.
 * **Truncation.** Contexts longer than ``max_length`` lose their last whole words; entities there get no
   label and can never be predicted, so they count as misses (the metric uses every original mention).
-* **Nesting** is possible by design (each type has its own query; pairs of one type may overlap).
+* **Nesting** is possible by design (each type has its own query; pairs of one type may overlap), so
+  ``decoding: nested`` keeps every matched span. On flat datasets an overlapping span is a sure false
+  positive: ``decoding: flat`` (the default of the four paper datasets) keeps, per sentence and across all
+  types, the set of non-overlapping spans with the largest total probability ``Σ p_start·p_end·p_match``
+  (``dicenlp.tasks.flat_spans``; docs/ner.md compares it with the official flat decoder).
 
 Example (plain Python, no Hydra)::
 
@@ -38,6 +44,8 @@ Example (plain Python, no Hydra)::
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,8 +57,9 @@ from torch import nn
 from dicenlp.data.mrc_ner import (NerSentence, check_entity_types, detect_format, find_split_file, hub_available,
                                    load_ner_splits)
 from dicenlp.metrics.spans import span_scores
-from dicenlp.models.mrc import BertMrcNer, decode_spans, gold_index, logit_threshold, span_keys
+from dicenlp.models.mrc import BertMrcNer, decode_spans, gold_index, logit_threshold, positive_margin, span_keys
 from dicenlp.tasks.base import EvalResult, Task
+from dicenlp.tasks.flat_spans import flat_select, overlap_mask
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +193,8 @@ class MrcNerTask(Task):
         span_sample_ratio: probability of each in-band pair becoming a random training candidate.
         max_span_candidates: training candidates per batch (gold always kept).
         max_pred_spans: predictions kept per (sentence, type) (the highest span scores).
+        decoding: ``flat`` (non-overlapping spans per sentence, for flat datasets) or ``nested`` (every
+            matched span, for nested datasets).
         head_dropout, activation: of the three heads.
         data_help: text appended to the missing-data error (where to get the data).
     """
@@ -197,7 +208,7 @@ class MrcNerTask(Task):
                  max_length: int = 256, max_span_len: int = 32, w_start: float = 1.0, w_end: float = 1.0,
                  w_span: float = 0.3, threshold: float = 0.5, span_threshold: float = 0.5,
                  span_sample_ratio: float = 0.0, max_span_candidates: int = 16384, max_pred_spans: int = 64,
-                 head_dropout: float = 0.1, activation: str = "relu", data_help: str = "",
+                 head_dropout: float = 0.1, activation: str = "relu", decoding: str = "flat", data_help: str = "",
                  max_examples: Mapping[str, int] | None = None, split_off: Mapping[str, Any] | None = None) -> None:
         if dev_ratio and "dev" not in (split_off or {}):
             split_off = {**(split_off or {}), "dev": {"from": "train", "size": dev_ratio}}
@@ -217,6 +228,10 @@ class MrcNerTask(Task):
         self.threshold, self.span_threshold = float(threshold), float(span_threshold)
         self.span_sample_ratio, self.max_span_candidates = float(span_sample_ratio), int(max_span_candidates)
         self.max_pred_spans = int(max_pred_spans)
+        if decoding not in ("flat", "nested"):
+            raise ValueError(f"task.params.decoding must be 'flat' (flat NER data) or 'nested' (nested NER data), "
+                             f"got {decoding!r}")
+        self.decoding = decoding
         self.head_dropout, self.activation, self.data_help = float(head_dropout), activation, data_help
         self.sentences: dict[str, list[NerSentence]] = {}
         self.pad_id = 0
@@ -307,6 +322,13 @@ class MrcNerTask(Task):
             log.warning("%s %s: %d entities cut off by max_length=%d and %d longer than max_span_len=%d sub-tokens; "
                         "they cannot be predicted and count as misses", self.name, split, truncated, self.max_length,
                         too_long, self.max_span_len)
+        if self.decoding == "flat":
+            ents = [(k, a, b) for k, sent in enumerate(feats.sentences) for a, b, _ in sent.entities]
+            nested = int(overlap_mask(*np.array(ents, np.int64).reshape(-1, 3).T).sum())
+            if nested:
+                log.warning("%s %s: %d of %d gold entities overlap another one (nested data), which flat decoding "
+                            "cannot predict; use task.params.decoding=nested for nested NER", self.name, split,
+                            nested, n_ent)
 
     def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         B = len(features)
@@ -361,43 +383,85 @@ class MrcNerTask(Task):
 
     # ----------------------------------------------------------------- evaluation
     def eval_outputs(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``pred_spans`` ``[B, P, 2]`` token spans that pass the three decisions (``decode_spans``) and
+        ``pred_margins`` ``[B, P, 3]``: the start, end and span-match margins (logits) of each."""
         form = "sigmoid" if outputs["start_logits"].dim() == 2 else "softmax"
-        spans = decode_spans(outputs["span_index"], outputs["span_logits"], form,
-                             logit_threshold(self.span_threshold), batch["input_ids"].shape[0], self.max_pred_spans)
-        return {"feature_index": batch["feature_index"], "pred_spans": spans}
+        spans, match = decode_spans(outputs["span_index"], outputs["span_logits"], form,
+                                    logit_threshold(self.span_threshold), batch["input_ids"].shape[0],
+                                    self.max_pred_spans)
+        start = positive_margin(outputs["start_logits"], form).gather(1, spans[..., 0].clamp(min=0))
+        end = positive_margin(outputs["end_logits"], form).gather(1, spans[..., 1].clamp(min=0))
+        margins = torch.stack([start, end, match], dim=-1).float()
+        return {"feature_index": batch["feature_index"], "pred_spans": spans, "pred_margins": margins}
 
-    def predicted_entities(self, split: str, pred_spans: np.ndarray) -> set[tuple[int, str, int, int]]:
-        """Gathered ``[F, P, 2]`` token spans → ``{(sentence, type, word start, word end)}``."""
+    def candidate_spans(self, split: str, pred_spans: np.ndarray, pred_margins: np.ndarray) -> dict[str, np.ndarray]:
+        """Gathered token spans ``[F, P, 2]`` and margins ``[F, P, 3]`` → word-level candidates, one row each:
+        ``sentence``, ``type`` (index into ``self.types``), ``start``, ``end`` (inclusive) ``[N]`` and
+        ``margins`` ``[N, 3]`` (start, end, span-match). Vectorised over the whole split."""
         feats: MrcNerFeatures = self.datasets[split]
         f, p = np.nonzero(pred_spans[..., 0] >= 0)
-        if f.size == 0:
-            return set()
         s, t = np.divmod(f, feats.n_types)
         offsets = np.array([feats.context_offset(k) for k in range(feats.n_types)], np.int64)[t]
         flat_words = np.concatenate(feats.word_ids) if feats.word_ids else np.zeros(0, np.int64)
         base = feats._base[s]
-        i = pred_spans[f, p, 0] - offsets
-        j = pred_spans[f, p, 1] - offsets
-        ws, we = flat_words[base + i], flat_words[base + j]
-        return {(int(a), feats.types[int(b)], int(c), int(d)) for a, b, c, d in zip(s, t, ws, we)}
+        return {"sentence": s, "type": t, "start": flat_words[base + pred_spans[f, p, 0] - offsets],
+                "end": flat_words[base + pred_spans[f, p, 1] - offsets],
+                "margins": np.asarray(pred_margins, np.float64)[f, p].reshape(-1, 3)}
 
     def gold_entities(self, split: str) -> set[tuple[int, str, int, int]]:
         return {(k, t, a, b) for k, sent in enumerate(self.sentences[split]) for a, b, t in sent.entities}
 
     def evaluate(self, split: str, gathered: Mapping[str, np.ndarray]) -> EvalResult:
-        pred = self.predicted_entities(split, np.asarray(gathered["pred_spans"]))
-        gold = self.gold_entities(split)
-        scores = span_scores(pred, gold)
-        log.info("%s %s span F1:\n%s", self.name, split, scores.table())
-        by_sentence: dict[int, list] = {}
-        for s, t, a, b in sorted(pred, key=lambda e: (e[0], e[2], e[3], e[1])):  # as the gold: start, end, type
-            by_sentence.setdefault(s, []).append([a, b, t])
-        predictions = [{"sentence": k, "tokens": sent.tokens, "pred": by_sentence.get(k, []),
-                        "gold": [[a, b, t] for a, b, t in sent.entities]}
-                       for k, sent in enumerate(self.sentences[split])]
-        report = {"micro": scores.micro.as_dict(), "per_type": {t: r.as_dict() for t, r in scores.per_type.items()}}
-        return EvalResult(metrics=scores.metrics(per_type=True), predictions=predictions,
-                          extra_files={"span_f1.json": report})
+        """Candidates → (flat decoding) → span P/R/F1 against the original gold, and the predictions file.
+
+        Each span's ``score`` is ``log(p_start · p_end · p_match)`` (natural log of the three decision
+        probabilities); flat decoding keeps the non-overlapping set of largest total probability
+        (``flat_spans.flat_select``) and reports the others as ``dropped``. ``span_f1.json`` records the
+        decoding, the candidate and dropped counts and the time from gathered outputs to scores."""
+        started = time.perf_counter()
+        cand = self.candidate_spans(split, np.asarray(gathered["pred_spans"]), np.asarray(gathered["pred_margins"]))
+        log_p = -np.logaddexp(0.0, -cand["margins"])  # log sigmoid, exact for large margins
+        score = log_p.sum(axis=1)
+        if self.decoding == "flat":
+            keep = flat_select(cand["sentence"], cand["start"], cand["end"], score, tiebreak=cand["type"])
+        else:
+            keep = np.ones(len(score), bool)
+        pred = {(int(s), self.types[t], int(a), int(b)) for s, t, a, b in
+                zip(cand["sentence"][keep], cand["type"][keep], cand["start"][keep], cand["end"][keep])}
+        scores = span_scores(pred, self.gold_entities(split))
+        decode_ms = 1e3 * (time.perf_counter() - started)
+        n_dropped = int((~keep).sum())
+        log.info("%s %s span F1 (%s decoding%s; decoded and scored in %.0f ms):\n%s", self.name, split, self.decoding,
+                 f", {n_dropped} of {len(keep)} candidate spans dropped for overlapping others"
+                 if self.decoding == "flat" else "", decode_ms, scores.table())
+        report = {"micro": scores.micro.as_dict(), "per_type": {t: r.as_dict() for t, r in scores.per_type.items()},
+                  "decoding": self.decoding, "candidates": len(keep), "dropped": n_dropped,
+                  "decode_ms": round(decode_ms, 1)}
+        return EvalResult(metrics=scores.metrics(per_type=True), extra_files={"span_f1.json": report},
+                          predictions=self._predictions(split, cand, log_p, keep))
+
+    def _predictions(self, split: str, cand: Mapping[str, np.ndarray], log_p: np.ndarray,
+                     keep: np.ndarray) -> list[dict[str, Any]]:
+        """Per sentence: tokens, gold ``[start, end, type]``, predicted spans (and, with flat decoding, the
+        ``dropped`` overlapping candidates) as ``{"span": [start, end, type], "score", "p_start", "p_end",
+        "p_match"}`` sorted like the gold (start, end, type name); numbers to 6 significant digits."""
+        type_rank = np.argsort(np.argsort(self.types))  # sort by type name, as the gold
+        order = np.lexsort((type_rank[cand["type"]], cand["end"], cand["start"], cand["sentence"]))
+        score, probs = log_p.sum(axis=1), np.exp(log_p)
+        kept, dropped = defaultdict(list), defaultdict(list)
+        for k in order.tolist():
+            entry = {"span": [int(cand["start"][k]), int(cand["end"][k]), self.types[int(cand["type"][k])]],
+                     "score": _sig6(score[k]), "p_start": _sig6(probs[k, 0]), "p_end": _sig6(probs[k, 1]),
+                     "p_match": _sig6(probs[k, 2])}
+            (kept if keep[k] else dropped)[int(cand["sentence"][k])].append(entry)
+        return [{"sentence": k, "tokens": sent.tokens, "gold": [[a, b, t] for a, b, t in sent.entities],
+                 "pred": kept[k], **({"dropped": dropped[k]} if self.decoding == "flat" else {})}
+                for k, sent in enumerate(self.sentences[split])]
+
+
+def _sig6(x: float) -> float:
+    """6 significant digits: readable and stable across batch compositions (last-bit float differences)."""
+    return float(f"{float(x):.6g}")
 
 
 __all__ = ["MrcNerFeatures", "MrcNerTask"]
