@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -271,7 +272,9 @@ def test_every_make_target_at_smoke_scale(target, tmp_path):
     for table in TARGETS[target]:
         spec = load_table(table)
         for cell in spec.cells("smoke"):
-            assert f"| {spec.label(cell.dataset)} | {cell.row} |" in done.stdout
+            # a dataset without the table's split (QQP and QuoRef have no labelled test) is marked "(dev)"
+            row = rf"\| {re.escape(spec.label(cell.dataset))}( \(dev\))? \| {re.escape(cell.row)} \|"
+            assert re.search(row, done.stdout), row
     assert make(target, "SCALE=smoke", *dirs).stdout.count("done already") == sum(
         len(load_table(t).cells("smoke")) for t in TARGETS[target])
 
