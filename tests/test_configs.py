@@ -245,6 +245,16 @@ def test_precedence_task_then_table_then_scale_then_command_line(compose):
     assert (cli["trainer"]["batch_size"], cli["model"]["name_or_path"]) == (4, "/my/minilm")
 
 
+def test_mini_caps_per_dataset_in_one_place(compose):
+    """scale=mini: task.params.max_examples = scale.caps.<task>, else scale.caps.default; the command line
+    changes a dataset's caps (scale.caps.<task>.<split>=N) or replaces them (task.params.max_examples={...})."""
+    caps = lambda *o: compose("experiment=table5", "loss=dsc", "scale=mini", *o)["task"]["params"]["max_examples"]
+    assert caps("task=conll03") == {"train": 500, "dev": 200, "test": 500}
+    assert caps("task=msra") == {"train": 1000, "dev": 500, "test": 500}
+    assert caps("task=conll03", "scale.caps.conll03.train=300")["train"] == 300
+    assert caps("task=conll03", "task.params.max_examples={train: 7}") == {"train": 7}
+
+
 def test_mini_encoder_comes_from_one_variable(monkeypatch, tmp_path):
     from hydra import compose, initialize_config_dir
 
