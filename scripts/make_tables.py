@@ -8,7 +8,8 @@ differences, and a paired bootstrap test of each loss against CE per dataset.
     python scripts/make_tables.py table5 --runs outputs/     # runs anywhere below a folder
     python scripts/make_tables.py --runs outputs/demo        # a plain comparison of any runs
 
-A table goes to docs/results/<scale>/<table>.md and .png (--out to change).
+A table goes to docs/results/<scale>/<table>.md and .png, and the dev curves of its runs (one panel per dataset,
+one line per row, mean over seeds with their min–max band) to <table>_curves.png (--tables-root to change).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
+from dicenlp.curves import METRICS_FILE, plot_cells, read_metrics  # noqa: E402
 from dicenlp.experiments import SCALES, load_table, table_names  # noqa: E402
 from dicenlp.files import write_text_atomic  # noqa: E402
 from dicenlp.tables import (Comparison, TableRuns, collect, header_markdown, load_results,  # noqa: E402
@@ -68,8 +70,19 @@ def plot_table(table: TableRuns, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_table_curves(table: TableRuns, path: Path) -> Path | None:
+    """The dev primary metric over steps of the table's runs side by side: one panel per dataset, one line per
+    row (the loss, with the model where the table has one); None when no run has a metrics.jsonl."""
+    runs = [{"dataset": table.spec.label(cell.spec.dataset), "loss": cell.spec.row,
+             "records": read_metrics(Path(run["run_dir"]) / METRICS_FILE)}
+            for cell in table.cells for run in cell.runs if (Path(run["run_dir"]) / METRICS_FILE).is_file()]
+    return plot_cells(runs, path, table.spec.primary,
+                      title=f"{table.spec.name} at {table.scale} scale: dev {table.spec.primary} over training steps")
+
+
 def write_table(name: str, scale: str, runs_dir: Path, out_dir: Path, command: str | None = None) -> TableRuns:
-    """Print the table and save it as <out_dir>/<name>.md and .png (when it has runs)."""
+    """Print the table and save it as <out_dir>/<name>.md and .png, its runs' dev curves as <name>_curves.png
+    (when it has runs)."""
     table = collect(load_table(name), load_results(runs_dir) if runs_dir.exists() else [], scale)
     table.runs_dir = str(runs_dir.relative_to(REPO_ROOT) if runs_dir.is_relative_to(REPO_ROOT) else runs_dir)
     markdown = header_markdown(table, command) + "\n" + table_markdown(table)
@@ -77,7 +90,8 @@ def write_table(name: str, scale: str, runs_dir: Path, out_dir: Path, command: s
     if table.runs:
         write_text_atomic(out_dir / f"{name}.md", markdown)
         plot_table(table, out_dir / f"{name}.png")
-        print(f"wrote {out_dir / name}.md and .png\n")
+        curves = plot_table_curves(table, out_dir / f"{name}_curves.png")
+        print(f"wrote {out_dir / name}.md and .png" + (f", {curves.name}" if curves else "") + "\n")
     return table
 
 

@@ -245,6 +245,16 @@ def test_precedence_task_then_table_then_scale_then_command_line(compose):
     assert (cli["trainer"]["batch_size"], cli["model"]["name_or_path"]) == (4, "/my/minilm")
 
 
+def test_mini_caps_per_dataset_in_one_place(compose):
+    """scale=mini: task.params.max_examples = scale.caps.<task>, else scale.caps.default; the command line
+    changes a dataset's caps (scale.caps.<task>.<split>=N) or replaces them (task.params.max_examples={...})."""
+    caps = lambda *o: compose("experiment=table5", "loss=dsc", "scale=mini", *o)["task"]["params"]["max_examples"]
+    assert caps("task=conll03") == {"train": 400, "dev": 150, "test": 400}
+    assert caps("task=msra") == {"train": 1000, "dev": 500, "test": 500}
+    assert caps("task=conll03", "scale.caps.conll03.train=300")["train"] == 300
+    assert caps("task=conll03", "task.params.max_examples={train: 7}") == {"train": 7}
+
+
 def test_mini_encoder_comes_from_one_variable(monkeypatch, tmp_path):
     from hydra import compose, initialize_config_dir
 
@@ -308,3 +318,15 @@ def test_the_official_dice_settings_as_typed():
     cfg = OmegaConf.create(proc.stdout)
     assert (cfg.trainer.batch_size, cfg.trainer.grad_accum, cfg.trainer.lr) == (36, 8, 3e-5)
     assert (cfg.loss.name, cfg.loss.kind, cfg.model.name_or_path) == ("dsc_official", "dsc", "google-bert/bert-large-cased")
+
+
+def test_another_datasets_mini_caps_leave_a_finished_run_valid(compose):
+    """The skip-what-is-done rule compares what a run computes: its own caps (task.params.max_examples), not the
+    caps that scale.caps lists for the other datasets."""
+    from dicenlp.run_folder import config_changes
+
+    run = compose("experiment=table5", "task=conll03", "loss=dsc", "scale=mini")
+    assert config_changes(run, compose("experiment=table5", "task=conll03", "loss=dsc", "scale=mini",
+                                       "scale.caps.mrpc.train=10")) == []
+    assert config_changes(run, compose("experiment=table5", "task=conll03", "loss=dsc", "scale=mini",
+                                       "scale.caps.conll03.train=10")) == ["task.params.max_examples.train: 400 → 10"]

@@ -103,3 +103,28 @@ def test_classification_task_caps_before_the_variant():
                       max_examples={"train": 8, "dev": 4})
     task.setup(_tokenizer())
     assert task.data_sizes == {"train": 8, "dev": 4, "test": len(task.examples["test"])}
+
+
+def test_classification_files_without_dev_take_a_split_off_dev(tmp_path):
+    """MRPC's train.tsv + GLUE dev as the labeled test set (the mini tables): the dev part comes off train."""
+    for name, source in (("train.tsv", "train.tsv"), ("test.tsv", "dev.tsv")):
+        (tmp_path / name).write_bytes((SAMPLES / "glue" / "MRPC" / source).read_bytes())
+    without = build_task("classification", dataset="mrpc", data_dir=str(tmp_path), source="local", require_test=True)
+    with pytest.raises(FileNotFoundError, match="dev"):
+        without.check_data()
+    task = build_task("classification", dataset="mrpc", data_dir=str(tmp_path), require_test=True,
+                      split_off={"dev": {"from": "train", "size": 5}})
+    task.check_data()
+    task.read_data()
+    assert task.data_sizes["dev"] == 5 and task.split_from == {"dev": "train"}
+    assert task.data_sizes["test"] == len(build_task("classification", dataset="mrpc",
+                                                     data_dir=str(SAMPLES / "glue" / "MRPC")).read_splits()["dev"])
+
+
+def test_tagging_files_set_to_null_are_no_files():
+    """`files={train: x, dev: null, test: null}` merges into a task's files: null drops a split's file."""
+    task = build_task("tagging", name="ud_en", data_dir=str(SAMPLES / "ud_en"), format="conllu",
+                      files={"train": "en_ewt-ud-dev.conllu", "dev": None, "test": None},
+                      split_off={"test": {"from": "train", "size": 0.3}, "dev": {"from": "train", "size": 0.2}})
+    task.read_data()
+    assert task.split_from == {"test": "train", "dev": "train"} and set(task.sentences) == {"train", "dev", "test"}

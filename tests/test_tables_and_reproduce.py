@@ -220,6 +220,9 @@ def test_make_reproduce_sst_at_smoke_scale_runs_prints_the_table_and_then_skips(
     assert result["table"] == "table9" and result["scale"] == "smoke" and result["cell"] == "sst2_ce"
     assert result["paper"] == {"accuracy": 94.9} and result["data"]["train"] == 20
     assert (tmp_path / "tables" / "smoke" / "table9.png").read_bytes()[:4] == b"\x89PNG"
+    # the dev curves of the table's runs beside it (one panel per dataset, one line per loss)
+    assert (tmp_path / "tables" / "smoke" / "table9_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "table9_curves.png" in first.stdout
     second = make("reproduce-sst", "SCALE=smoke", *dirs)
     assert second.returncode == 0 and second.stdout.count("done already") == 6
     tables = make("tables", "SCALE=smoke", *dirs)

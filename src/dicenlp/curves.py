@@ -120,7 +120,8 @@ def plot_run(records: list[Mapping[str, float]], path: str | Path, title: str = 
 
 def plot_cells(runs: Iterable[Mapping[str, Any]], path: str | Path, metric: str, title: str = "") -> Path | None:
     """Dev ``metric`` over steps for many runs: one panel per dataset, one line per loss (mean over seeds, with
-    the seeds' min–max as a band). ``runs``: dicts with ``dataset``, ``loss`` and ``records`` (metrics.jsonl).
+    the seeds' min–max as a band). ``runs``: dicts with ``dataset``, ``loss`` and ``records`` (metrics.jsonl);
+    panels and lines keep the order in which their first run comes (a table passes its grid order).
     Returns None when no run logged the metric."""
     key = f"dev/{metric}"
     grouped: dict[str, dict[str, list[dict[int, float]]]] = defaultdict(lambda: defaultdict(list))
@@ -135,8 +136,8 @@ def plot_cells(runs: Iterable[Mapping[str, Any]], path: str | Path, metric: str,
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, dataset in zip(axes.flat, sorted(grouped)):
-        for loss, seeds in sorted(grouped[dataset].items()):
+    for ax, dataset in zip(axes.flat, grouped):
+        for loss, seeds in grouped[dataset].items():
             steps = sorted(set().union(*seeds))
             columns = [[s[t] for s in seeds if t in s] for t in steps]
             mean = [sum(c) / len(c) for c in columns]

@@ -26,7 +26,9 @@ from dicenlp.tracking import flatten
 log = logging.getLogger(__name__)
 
 #: Config keys that may differ between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES = ("output_dir", "trainer.resume", "trainer.num_workers", "logger.")
+#: ``scale.caps``: the mini scale's caps of every dataset; a run uses its own (``task.params.max_examples``,
+#: compared as usual), so tuning another dataset's caps leaves its finished runs valid.
+RESUMABLE_CHANGES = ("output_dir", "trainer.resume", "trainer.num_workers", "logger.", "scale.caps.")
 #: What a run writes into its folder (all removed before a new run reuses a folder; Hydra's own files stay).
 RUN_FILES = ("results.json", "config.yaml", METRICS_FILE, CURVES_FILE, "predictions_*.json", "checkpoint", "state",
              "state.tmp", "state.old", "best", "dev", "test", "wandb")

@@ -175,18 +175,23 @@ class ClassificationTask(Task):
         self._left_pad = False
 
     # ----------------------------------------------------------------------------------- data
+    def _local_splits(self) -> set[str]:
+        """The splits the local files give, plus those ``split_off`` makes from them (MRPC train + GLUE dev as
+        test: a dev part split off train)."""
+        files = set(local_files(self.dataset, self.data_dir)) if self.data_dir is not None else set()
+        return files | {target for target, (source, _) in self.data_plan.split_off.items() if source in files}
+
     def _use_local(self) -> bool:
         if self.source == "hub":
             return False
-        have = self.data_dir is not None and {"train", "dev"} <= set(local_files(self.dataset, self.data_dir))
-        return have or self.source == "local"
+        return {"train", "dev"} <= self._local_splits() or self.source == "local"
 
     def check_data(self) -> None:
         """Local files present → fine. Otherwise (source auto/hub) the Hub copy must be reachable or cached.
         With ``require_test`` a labeled test split must exist too (the cells whose paper number is on test)."""
         if self._use_local():
-            files = local_files(self.dataset, self.data_dir) if self.data_dir is not None else {}
-            missing = [s for s in ("train", "dev") + (("test",) if self.require_test else ()) if s not in files]
+            have = self._local_splits()
+            missing = [s for s in ("train", "dev") + (("test",) if self.require_test else ()) if s not in have]
             if missing:
                 raise FileNotFoundError(
                     f"task {self.name!r}: no {self.dataset} {'/'.join(missing)} file(s) in {self.data_dir} "

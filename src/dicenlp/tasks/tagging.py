@@ -69,7 +69,8 @@ class TaggingTask(Task):
     Args:
         name: dataset name as in the paper's tables (``ctb5``, ``wsj`` ...).
         data_dir: folder holding the split files (ignored when ``hub_name`` is set).
-        files: ``{split: filename}`` for ``train``, ``dev`` and optionally ``test``.
+        files: ``{split: filename}`` for ``train``, ``dev`` and optionally ``test``; a null filename means no
+            such file (a command-line ``files={train: x, dev: null, test: null}`` merges into the task's files).
         format: ``columns`` (``word<TAB/space>tag``), ``conllu``, ``word_pos`` (``word_TAG`` per sentence line)
             or ``char_bmes`` (``char<TAB>B-NN``).
         char_level: joint segmentation + POS over characters (BIES tags); else word level.
@@ -105,7 +106,8 @@ class TaggingTask(Task):
             raise ValueError(f"unknown tagging data format {format!r}; expected one of {FORMATS}")
         self.name = name
         self.data_dir = Path(data_dir) if data_dir else None
-        self.files = dict(files or {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"})
+        files = files or {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+        self.files = {split: name for split, name in files.items() if name}
         if "train" not in self.files:
             raise ValueError(f"files must name at least 'train', got {sorted(self.files)}")
         self.format = format
