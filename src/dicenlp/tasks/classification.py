@@ -69,15 +69,24 @@ DATA_HELP = {
 }
 
 
-def num_outputs(num_labels: int, loss_name: str) -> int:
+HEADS = ("sigmoid", "softmax")
+
+
+def num_outputs(num_labels: int, loss_name: str, head: str | None = None) -> int:
     """Logits per example for a task with ``num_labels`` classes under ``loss_name`` (THE head rule).
 
     Binary tasks follow ``binary_output_form``: ``"sigmoid"`` → 1 logit, ``"softmax"`` → 2 logits.
     Multi-class tasks always get ``num_labels`` logits (softmax; the dice family is one-vs-rest in the loss).
+    ``head`` overrides the binary form: ``"softmax"`` under ``dsc`` gives 2 logits, and the dice is then
+    computed for both classes and averaged (the dice lag study, docs/classification.md).
     """
     if num_labels < 2:
         raise ValueError(f"a classification task needs at least 2 classes, got {num_labels}")
     form = binary_output_form(loss_name)  # also validates the loss name
+    if head is not None:
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS} or null (the loss's rule), not {head!r}")
+        form = head
     if num_labels == 2 and form == "sigmoid":
         return 1
     return num_labels
@@ -132,6 +141,8 @@ class ClassificationTask(Task):
         max_train_examples, max_eval_examples: keep only the first N examples (smoke runs); None = all.
         cache_dir: tokenised-feature cache (default ``$DICENLP_CACHE/features`` or ``~/.cache/dicenlp/features``).
         dropout: the head's dropout (None = the encoder's hidden dropout).
+        head: a binary task's head, ``"sigmoid"`` (1 logit) or ``"softmax"`` (2 logits); None = the loss's
+            rule (``num_outputs``).
         name: the run's task name (defaults to ``dataset``).
     """
 
@@ -140,7 +151,8 @@ class ClassificationTask(Task):
                  variant_seed: int = 0, min_mention_count: int = 2, on_bad_row: str = "error",
                  require_test: bool = False, max_train_examples: int | None = None,
                  max_eval_examples: int | None = None,
-                 cache_dir: str | None = None, dropout: float | None = None, name: str | None = None) -> None:
+                 cache_dir: str | None = None, dropout: float | None = None, name: str | None = None,
+                 head: str | None = None) -> None:
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"unknown classification dataset {dataset!r}; expected one of {sorted(DATASETS)}")
@@ -166,6 +178,9 @@ class ClassificationTask(Task):
         self.max_train_examples, self.max_eval_examples = max_train_examples, max_eval_examples
         self.cache_dir = Path(cache_dir) if cache_dir else FEATURE_CACHE
         self.dropout = dropout
+        if head is not None and head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS} or null (the loss's rule), not {head!r}")
+        self.head = head
         # Filled by setup():
         self.examples: dict[str, Examples] = {}
         self.variant_report: dict[str, Any] | None = None
@@ -296,7 +311,7 @@ class ClassificationTask(Task):
 
     # ----------------------------------------------------------------------------------- model and loss
     def build_model(self, encoder: nn.Module, loss_name: str) -> nn.Module:
-        return SequenceClassifier(encoder, num_outputs(self.num_labels, loss_name), dropout=self.dropout)
+        return SequenceClassifier(encoder, num_outputs(self.num_labels, loss_name, self.head), dropout=self.dropout)
 
     def compute_loss(self, outputs, batch, loss_fn) -> torch.Tensor:
         """``loss_fn(logits [B], labels [B])`` (binary, one logit) or ``loss_fn(logits [B, C], labels [B])``.
