@@ -215,6 +215,13 @@ def predicted_positive_share(folder: Path, split: str = "test") -> float:
     return 100.0 * sum(p["pred"] for p in preds) / len(preds)
 
 
+def mean_scores(folder: Path, split: str = "test") -> tuple[float, float]:
+    """Mean predicted P(paraphrase) over the split's non-paraphrases and over its paraphrases."""
+    preds = json.loads((folder / f"predictions_{split}.json").read_text(encoding="utf-8"))
+    by_label = [[p["score"] for p in preds if p["label"] == label] for label in (0, 1)]
+    return statistics.mean(by_label[0]), statistics.mean(by_label[1])
+
+
 def all_positive_f1(folder: Path, split: str = "test") -> float:
     """F1 of predicting every pair positive on the split = 2·#pos / (n + #pos), in %."""
     preds = json.loads((folder / f"predictions_{split}.json").read_text(encoding="utf-8"))
@@ -248,6 +255,7 @@ def collect(runs: Path, dataset: str) -> dict[str, list[dict]]:
                 row["positive_share"] = predicted_positive_share(folder)
                 row["all_positive_f1"] = all_positive_f1(folder)
                 row["left_step"] = left_all_positive_step(row["records"])
+                row["scores"] = mean_scores(folder)
             found.setdefault(variant, []).append(row)
     return found
 
@@ -255,8 +263,8 @@ def collect(runs: Path, dataset: str) -> dict[str, list[dict]]:
 def table(dataset: str, found: dict[str, list[dict]]) -> str:
     """Markdown: mean ± std over seeds of the test metrics (dev-selected checkpoint) and run facts."""
     if dataset == "mrpc":
-        head = ("| variant | seeds | test F1 | test acc | predicted positive % | dev F1 (selection) | "
-                "left all-positive at step | best step / steps | train s | wall s |")
+        head = ("| variant | seeds | test F1 | test acc | predicted positive % | mean P(paraphrase): non-par. / par. | "
+                "dev F1 (selection) | left all-positive at step | best step / steps | train s | wall s |")
     else:
         head = "| variant | seeds | test EM | test F1 | dev F1 (selection) | best step / steps | train s | wall s |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -269,7 +277,9 @@ def table(dataset: str, found: dict[str, list[dict]]) -> str:
             left = [r["left_step"] for r in rows]
             left_text = ", ".join("never" if s is None else str(s) for s in left)
             cells += [_mean_std([r["test"]["f1"] for r in res]), _mean_std([r["test"]["accuracy"] for r in res]),
-                      _mean_std([r["positive_share"] for r in rows], 1), _mean_std([r["dev"]["f1"] for r in res]),
+                      _mean_std([r["positive_share"] for r in rows], 1),
+                      " / ".join(f"{statistics.mean(r['scores'][i] for r in rows):.2f}" for i in (0, 1)),
+                      _mean_std([r["dev"]["f1"] for r in res]),
                       left_text]
         else:
             cells += [_mean_std([r["test"]["em"] for r in res]), _mean_std([r["test"]["f1"] for r in res]),
@@ -292,6 +302,74 @@ def figure(dataset: str, found: dict[str, list[dict]], path: Path, title: str = 
     return plot_cells(runs, path, metric="f1", title=title or f"{dataset}: dev F1 over steps (MiniLM-L6)")
 
 
+# ------------------------------------------------------------------------------------------ analysis
+def _logit_grad(loss, logits):
+    """(loss value, d loss / d logits) in float64."""
+    import torch
+
+    x = logits.detach().clone().requires_grad_(True)
+    value = loss(x)
+    return value.item(), torch.autograd.grad(value, x)[0]
+
+
+def analyse_binary_set(n: int = 32, n_pos: int = 22, probs=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)) -> str:
+    """MRPC-like batch (68 % positives) in which every example has the same probability q: each loss's value and
+    its gradient on one positive's and one negative's logit. Markdown."""
+    import torch
+    import torch.nn.functional as F
+
+    from dicenlp.losses import build_loss
+
+    y = torch.zeros(n, dtype=torch.float64)
+    y[:n_pos] = 1
+    dsc, dsc_mean = build_loss("dsc"), build_loss("dsc", reduction="mean")
+    losses = {"CE": lambda x: F.binary_cross_entropy_with_logits(x, y),
+              "DSC set": lambda x: dsc(x, y), "DSC per example": lambda x: dsc_mean(x, y),
+              "DSC 2 classes": lambda x: (dsc(x, y) + dsc(-x, 1 - y)) / 2}
+    lines = ["| q | " + " | ".join(f"{k}: loss, ∂/∂z pos, ∂/∂z neg" for k in losses) + " |",
+             "|---|" + "---|" * len(losses)]
+    for q in probs:
+        z = torch.full((n,), float(torch.logit(torch.tensor(q, dtype=torch.float64))), dtype=torch.float64)
+        cells = []
+        for loss in losses.values():
+            value, grad = _logit_grad(loss, z)
+            cells.append(f"{value:.4f}, {grad[0].item():+.1e}, {grad[-1].item():+.1e}")
+        lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def analyse_positions(windows: int = 16, length: int = 200, probs=(0.5, 0.2, 0.07, 0.02, 0.005)) -> str:
+    """SQuAD-like batch (one start position among ``length`` tokens per window), every token at probability q:
+    the summed gradient on the positives' and on the negatives' logits, per loss. Markdown."""
+    import torch
+    import torch.nn.functional as F
+
+    from dicenlp.losses import build_loss
+
+    y = torch.zeros(windows, length, dtype=torch.float64)
+    y[:, 0] = 1
+    mask = torch.ones_like(y, dtype=torch.bool)
+    jitter = 1e-6 * torch.arange(length, dtype=torch.float64).flip(0)  # breaks OHEM's ties reproducibly
+    dsc, dsc_ohem = build_loss("dsc"), build_loss("dsc", ohem_ratio=1.0)
+    losses = {"DSC set": lambda x: dsc(x + jitter, y, mask=mask),
+              "DSC set, OHEM 1": lambda x: dsc_ohem(x + jitter, y, mask=mask)}
+    _, ce_grad = _logit_grad(lambda x: F.cross_entropy(x, torch.zeros(windows, dtype=torch.long)),
+                             torch.zeros(windows, length, dtype=torch.float64))
+    lines = ["| q | " + " | ".join(f"{k}: loss, Σ∂/∂z pos, Σ∂/∂z neg" for k in losses) + " |",
+             "|---|" + "---|" * len(losses)]
+    for q in probs:
+        z = torch.full((windows, length), float(torch.logit(torch.tensor(q, dtype=torch.float64))),
+                       dtype=torch.float64)
+        cells = []
+        for loss in losses.values():
+            value, grad = _logit_grad(loss, z)
+            cells.append(f"{value:.4f}, {grad[:, 0].sum().item():+.1e}, {grad[:, 1:].sum().item():+.1e}")
+        lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    lines.append(f"\nCE (softmax over the {length} positions, any equal logits): Σ∂/∂z pos "
+                 f"{ce_grad[:, 0].sum().item():+.2f}, Σ∂/∂z neg {ce_grad[:, 1:].sum().item():+.2f}.")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ command line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -312,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--variants", nargs="+", help="default: all of the dataset's variants")
     p_run.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p_run.add_argument("--dry-run", action="store_true", help="print the commands only")
+    sub.add_parser("analyse", help="print the loss-landscape tables of docs/classification.md and docs/mrc.md")
     p_rep = sub.add_parser("report", help="print the table (mean ± std over seeds) and draw the dev curves")
     p_rep.add_argument("dataset", choices=sorted(VARIANTS))
     p_rep.add_argument("--runs", type=Path, required=True)
@@ -324,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "splits":
         print("mrpc:", split_mrpc(args.mrpc, args.out / "mrpc"))
         print("squad:", split_squad(args.squad, args.out / "squad"))
+        return 0
+    if args.command == "analyse":
+        print("Binary decisions, 68 % positives (MRPC), all probabilities = q:\n")
+        print(analyse_binary_set())
+        print("\nPositions, one positive per window (SQuAD), all probabilities = q:\n")
+        print(analyse_positions())
         return 0
     if args.command == "run":
         variants = args.variants or list(VARIANTS[args.dataset])
