@@ -17,8 +17,8 @@
 
 ``run`` trains every (variant, seed) of a dataset one after another (``python train.py …`` with every setting
 on the command line, so no preset can change it) into ``<runs>/<dataset>/<variant>/seed<N>``; a run whose
-``results.json`` exists is skipped, so an interrupted study resumes. ``wall_s.txt`` in each run folder holds
-the run's wall time (start of the process to its end). ``report`` prints the table (mean ± std over seeds,
+``results.json`` exists is skipped, so an interrupted study resumes. ``timing.json`` in each run folder holds
+the run's wall time and CPU time (the whole process: loading, tokenising or reading the cache, training, tests). ``report`` prints the table (mean ± std over seeds,
 dev-selected checkpoint, scored on the held-out test split; MRPC also the share of predicted positives) and
 draws the dev curves (mean over seeds, min–max band).
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shlex
 import statistics
 import subprocess
@@ -159,6 +160,15 @@ VARIANTS: dict[str, dict[str, tuple[str, list[str]]]] = {
 }
 
 
+TIMING_FILE = "timing.json"  # written by `run` into each run folder: {"wall_s", "cpu_s"} of the whole process
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_dir(runs: Path, dataset: str, variant: str, seed: int) -> Path:
     return runs / dataset / variant / f"seed{seed}"
 
@@ -187,16 +197,16 @@ def run_study(dataset: str, variants: list[str], seeds: list[int], data: Path, m
             if dry_run:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _children_cpu_s()
             with open(folder / "stdout.log", "w", encoding="utf-8") as log:
                 code = subprocess.call(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-            wall = time.perf_counter() - start
+            timing = {"wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(_children_cpu_s() - cpu_start, 1)}
             if code == 0:
-                (folder / "wall_s.txt").write_text(f"{wall:.1f}\n")
+                (folder / TIMING_FILE).write_text(json.dumps(timing) + "\n")
             else:
                 failures += 1
-            print(f"[{'ok' if code == 0 else f'FAILED ({code})'}] {dataset}/{variant}/seed{seed}: {wall:.0f} s "
-                  f"(log: {folder / 'stdout.log'})", flush=True)
+            print(f"[{'ok' if code == 0 else f'FAILED ({code})'}] {dataset}/{variant}/seed{seed}: "
+                  f"{timing['wall_s']:.0f} s wall, {timing['cpu_s']:.0f} s CPU (log: {folder / 'stdout.log'})", flush=True)
     return failures
 
 
@@ -248,9 +258,9 @@ def collect(runs: Path, dataset: str) -> dict[str, list[dict]]:
         for results_file in sorted((runs / dataset / variant).glob("seed*/results.json")):
             folder = results_file.parent
             results = json.loads(results_file.read_text(encoding="utf-8"))
-            wall = folder / "wall_s.txt"
+            timing = folder / TIMING_FILE
             row = {"folder": folder, "results": results, "records": read_metrics(folder / "metrics.jsonl"),
-                   "wall_s": float(wall.read_text()) if wall.is_file() else None}
+                   **(json.loads(timing.read_text()) if timing.is_file() else {"wall_s": None, "cpu_s": None})}
             if dataset == "mrpc":
                 row["positive_share"] = predicted_positive_share(folder)
                 row["all_positive_f1"] = all_positive_f1(folder)
@@ -266,11 +276,10 @@ def table(dataset: str, found: dict[str, list[dict]]) -> str:
         head = ("| variant | seeds | test F1 | test acc | predicted positive % | mean P(paraphrase): non-par. / par. | "
                 "dev F1 (selection) | left all-positive at step | best step / steps | train s | wall s |")
     else:
-        head = "| variant | seeds | test EM | test F1 | dev F1 (selection) | best step / steps | train s | wall s |"
+        head = "| variant | seeds | test EM | test F1 | dev F1 (selection) | best step / steps | wall s | CPU s |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for variant, rows in found.items():
         res = [r["results"] for r in rows]
-        walls = [r["wall_s"] for r in rows if r["wall_s"] is not None]
         steps = f"{_mean_std([r['best_step'] for r in res], 0)} / {res[0]['total_steps']}"
         cells = [variant, str(len(rows))]
         if dataset == "mrpc":
@@ -284,7 +293,7 @@ def table(dataset: str, found: dict[str, list[dict]]) -> str:
         else:
             cells += [_mean_std([r["test"]["em"] for r in res]), _mean_std([r["test"]["f1"] for r in res]),
                       _mean_std([r["dev"]["f1"] for r in res])]
-        cells += [steps, _mean_std([r["train_time_s"] for r in res], 0), _mean_std(walls, 0)]
+        cells += [steps] + [_mean_std([r[k] for r in rows if r[k] is not None], 0) for k in ("wall_s", "cpu_s")]
         lines.append("| " + " | ".join(cells) + " |")
     if dataset == "mrpc" and found:
         base = next(iter(found.values()))[0]["all_positive_f1"]

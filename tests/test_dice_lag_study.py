@@ -69,7 +69,8 @@ def test_run_and_report_end_to_end_on_the_tiny_model(tmp_path, capsys):
     folder = runs / "mrpc" / "dsc_2class" / "seed1"
     results = json.loads((folder / "results.json").read_text())
     assert results["config"]["task"]["params"]["head"] == "softmax" and results["loss"] == "dsc"
-    assert float((folder / "wall_s.txt").read_text()) > 0
+    timing = json.loads((folder / "timing.json").read_text())
+    assert timing["wall_s"] > 0 and timing["cpu_s"] > 0
     assert study.main(argv) == 0 and "[done] mrpc/dsc_2class/seed1" in capsys.readouterr().out  # resumes
     figure = tmp_path / "curves.png"
     assert study.main(["report", "mrpc", "--runs", str(runs), "--figure", str(figure)]) == 0
