@@ -274,7 +274,7 @@ def table(dataset: str, found: dict[str, list[dict]]) -> str:
     """Markdown: mean ± std over seeds of the test metrics (dev-selected checkpoint) and run facts."""
     if dataset == "mrpc":
         head = ("| variant | seeds | test F1 | test acc | predicted positive % | mean P(paraphrase): non-par. / par. | "
-                "dev F1 (selection) | left all-positive at step | best step / steps | train s | wall s |")
+                "dev F1 (selection) | left all-positive at step | best step / steps | wall s | CPU s |")
     else:
         head = "| variant | seeds | test EM | test F1 | dev F1 (selection) | best step / steps | wall s | CPU s |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]

@@ -76,6 +76,7 @@ def test_run_and_report_end_to_end_on_the_tiny_model(tmp_path, capsys):
     assert study.main(["report", "mrpc", "--runs", str(runs), "--figure", str(figure)]) == 0
     out = capsys.readouterr().out
     assert "| dsc_2class | 1 |" in out and "All-positive baseline on the test split" in out
+    assert out.splitlines()[0].endswith("| wall s | CPU s |")
     assert figure.read_bytes()[:4] == b"\x89PNG"
     preds = json.loads((folder / "predictions_test.json").read_text())
     share = 100 * np.mean([p["pred"] for p in preds])
