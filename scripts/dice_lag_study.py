@@ -302,14 +302,21 @@ def table(dataset: str, found: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+#: Figure panels (sorted by title): one per recipe.
+PANELS = {"mrpc": {"reference": "a) reference recipe: lr 5e-5, batch 32",
+                   "official": "b) official dice recipe: lr 3e-5, batch 20"},
+          "squad": {"reference": "a) reference recipe: lr 1e-4, batch 16",
+                    "official": "b) official dice recipe: lr 2e-5, batch 2 x 20"}}
+
+
 def figure(dataset: str, found: dict[str, list[dict]], path: Path, title: str = "") -> Path | None:
     """Dev F1 over optimizer steps: one panel per recipe, one line per variant (mean over seeds, min–max band)."""
     from dicenlp.curves import plot_cells
 
-    runs = [{"dataset": "official dice recipe" if "official" in variant else "reference recipe",
+    runs = [{"dataset": PANELS[dataset]["official" if "official" in variant else "reference"],
              "loss": variant, "records": row["records"]}
             for variant, rows in found.items() for row in rows]
-    return plot_cells(runs, path, metric="f1", title=title or f"{dataset}: dev F1 over steps (MiniLM-L6)")
+    return plot_cells(runs, path, metric="f1", title=title or f"{dataset}: dev F1 over steps (MiniLM-L6)", sharey=True)
 
 
 # ------------------------------------------------------------------------------------------ analysis
