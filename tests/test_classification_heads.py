@@ -39,6 +39,27 @@ def test_head_rule_rejects_unknown_head_and_single_class():
         num_outputs(1, "softmax")
 
 
+def test_a_loss_config_may_choose_the_binary_head():
+    """``loss.binary_head`` overrides the formula's head; the task asks the loss (2 logits for dsc + softmax)."""
+    assert build_loss("dsc").binary_head == "sigmoid"
+    assert num_outputs(2, build_loss({"kind": "dsc", "binary_head": "softmax"}).binary_head) == 2
+    assert num_outputs(2, build_loss("ce", binary_head="sigmoid").binary_head) == 1
+    with pytest.raises(ValueError, match="binary_head must be"):
+        build_loss("dsc", binary_head="linear")
+
+
+def test_two_class_dsc_is_the_mean_of_the_dices_of_both_classes():
+    """With a 2-logit head, set-level DSC = (dice of the paraphrases + dice of the non-paraphrases) / 2, each on
+    the sigmoid of the logit difference: what the dice lag study's ``dsc_2class`` variant trains."""
+    torch.manual_seed(0)
+    logits = torch.randn(12, 2, dtype=torch.float64) * 3
+    labels = torch.randint(0, 2, (12,))
+    dsc = build_loss("dsc")
+    z = logits[:, 1] - logits[:, 0]
+    expected = (dsc(z, labels.double()) + dsc(-z, 1 - labels.double())) / 2
+    assert dsc(logits, labels).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
 def test_decode():
     pred, score = decode(torch.tensor([[2.0], [-0.5], [0.0]]))
     assert pred.tolist() == [1, 0, 0]  # sigmoid > 0.5 strictly

@@ -35,7 +35,7 @@ def test_a_torn_last_line_of_a_killed_run_is_skipped(tmp_path):
 def test_table_curves_one_panel_per_dataset_one_line_per_loss(tmp_path):
     runs = [{"dataset": d, "loss": loss, "records": [{"step": s, "dev/f1": s * (seed + 1)} for s in (1, 2, 3)]}
             for d in ("conll03", "msra") for loss in ("ce", "dsc") for seed in range(2)]
-    path = plot_cells(runs, tmp_path / "curves.png", "f1", "table5")
+    path = plot_cells(runs, tmp_path / "curves.png", "f1", "table5", sharey=True)
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert plot_cells(runs, tmp_path / "none.png", "accuracy") is None
     assert json.dumps(runs)  # plain data in, nothing mutated

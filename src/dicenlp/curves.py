@@ -118,11 +118,12 @@ def plot_run(records: list[Mapping[str, float]], path: str | Path, title: str = 
     return _save_figure(fig, Path(path))
 
 
-def plot_cells(runs: Iterable[Mapping[str, Any]], path: str | Path, metric: str, title: str = "") -> Path | None:
+def plot_cells(runs: Iterable[Mapping[str, Any]], path: str | Path, metric: str, title: str = "",
+               sharey: bool = False) -> Path | None:
     """Dev ``metric`` over steps for many runs: one panel per dataset, one line per loss (mean over seeds, with
     the seeds' min–max as a band). ``runs``: dicts with ``dataset``, ``loss`` and ``records`` (metrics.jsonl);
     panels and lines keep the order in which their first run comes (a table passes its grid order).
-    Returns None when no run logged the metric."""
+    ``sharey``: one y scale for all panels (when they are compared). Returns None when no run logged the metric."""
     key = f"dev/{metric}"
     grouped: dict[str, dict[str, list[dict[int, float]]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -135,7 +136,7 @@ def plot_cells(runs: Iterable[Mapping[str, Any]], path: str | Path, metric: str,
     n = len(grouped)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, sharey=sharey)
     for ax, dataset in zip(axes.flat, grouped):
         for loss, seeds in grouped[dataset].items():
             steps = sorted(set().union(*seeds))

@@ -54,7 +54,9 @@ def build_loss(name_or_cfg: str | Mapping[str, Any], *, label_counts: Any | Call
     ``kind``. Keyword parameters override the config's and the preset's; an unknown one raises ``TypeError``
     naming the accepted ones (a typo must not fall back to a default). ``label_counts``: the training-label
     counts per class, or a function returning them, used (called) only by a loss that derives class weights
-    from them: ``wce`` without ``class_weights``.
+    from them: ``wce`` without ``class_weights``. ``binary_head`` (any loss): the head of a binary decision,
+    ``"sigmoid"`` (1 logit) or ``"softmax"`` (2 logits; the dice family then averages the dices of both classes);
+    None = the formula's own (CE: softmax, dice family: sigmoid as in the official code).
     """
     if isinstance(name_or_cfg, str):
         name = kind = name_or_cfg
@@ -71,6 +73,9 @@ def build_loss(name_or_cfg: str | Mapping[str, Any], *, label_counts: Any | Call
         key, preset = PRESETS[key]
         merged = {**preset, **merged}
     merged.update(params)
+    binary_head = merged.pop("binary_head", None)
+    if binary_head not in (None, "sigmoid", "softmax"):
+        raise ValueError(f"binary_head must be 'sigmoid', 'softmax' or null (the formula's own), not {binary_head!r}")
     if key not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}; expected one of {sorted(LOSSES)} or a preset {sorted(PRESETS)}")
     cls = LOSSES[key]
@@ -84,4 +89,6 @@ def build_loss(name_or_cfg: str | Mapping[str, Any], *, label_counts: Any | Call
         raise TypeError(f"loss {key!r} ({cls.__name__}) got bad parameters {sorted(merged)}: {err}; "
                         f"accepted: {accepted}") from err
     loss.name = str(name if name is not None else kind)
+    if binary_head is not None:
+        loss.binary_head = binary_head
     return loss
