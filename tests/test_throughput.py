@@ -199,3 +199,20 @@ def test_cpu_runs_load_batches_in_the_main_process():
     options = loader_options(TrainerConfig(), torch.device("cpu"))
     assert options == {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
     assert loader_options(TrainerConfig(num_workers=2, pin_memory=True), torch.device("cpu"))["num_workers"] == 2
+
+
+def test_the_training_benchmark_runs(tmp_path):
+    """scripts/bench_train.py (docs/performance.md) at a size that fits the test suite: tiny-bert, one round."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    out = subprocess.run([sys.executable, "scripts/bench_train.py", "--model", "tiny-bert", "--tasks", "pos", "ner",
+                          "--steps", "1", "--rounds", "1", "--eval-rounds", "1", "--eval-examples", "8",
+                          "--breakdown-steps", "1", "--batch-size", "4"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for heading in ("| BERT-MRC step part |", "real tokens / token slots", "| pos | ours-grouped |",
+                    "| ner | ours (longest first) |", "× foreach", "**heads + span candidates + loss**"):
+        assert heading in out.stdout, heading
