@@ -110,6 +110,12 @@ def fixed(old: dict, new: dict, label: str) -> dict:
             params[key] = old_params[key]
     # 6. New trainer setting: `resume` (one run per folder, continue after a kill; dicenlp.run_folder).
     new["trainer"].pop("resume", None)
+    # 8. Speed settings (docs/performance.md): group_by_length (off: the paper's random batches), compile, tf32
+    #    (GPUs only), ddp_find_unused_parameters; num_workers null (automatic: 0 on a CPU as before, 2 on a GPU).
+    for key in ("group_by_length", "compile", "tf32", "pin_memory", "ddp_find_unused_parameters"):
+        new["trainer"].pop(key, None)
+    if new["trainer"].get("num_workers", 0) is None:
+        new["trainer"]["num_workers"] = 0
     return new
 
 

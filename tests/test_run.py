@@ -46,7 +46,7 @@ def test_run_writes_config_predictions_and_results(run_train):
     out = results["output_dir"]
     saved = json.loads(open(f"{out}/results.json").read())
     assert saved["task"] == "sample_pos" and saved["loss"] == "dsc" and saved["model"] == "tiny-bert"
-    for key in ("loss_params", "seed", "dev", "test", "best_step", "train_time_s", "examples_per_s", "git_commit",
+    for key in ("loss_params", "seed", "dev", "test", "best_step", "train_time_s", "throughput", "git_commit",
                 "config", "primary_metric"):
         assert key in saved, key
     assert saved["loss_params"]["alpha"] == results["config"]["loss"]["alpha"]

@@ -113,7 +113,7 @@ def test_best_dev_checkpoint_is_restored_for_test(toy_fit):
     loader = accelerator.prepare(torch.utils.data.DataLoader(task.datasets["dev"], batch_size=7, collate_fn=task.collate))
     again = evaluate(task, "dev", model, loader, accelerator)  # the model now holds the best weights
     assert again.metrics == result.dev
-    assert result.test is not None and result.train_time_s > 0 and result.examples_per_s > 0
+    assert result.test is not None and result.train_time_s > 0 and result.throughput["train_examples_per_s"] > 0
 
 
 def test_model_learns_the_toy_task(toy_fit):

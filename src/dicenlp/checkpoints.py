@@ -52,8 +52,14 @@ class TrainState:
     best_step: int = 0
     seen_examples: int = 0
     train_time_s: float = 0.0
-    running_loss: float = 0.0     # the not yet logged part of the running training loss
+    running_loss: float = 0.0     # the not yet logged part of the running training loss (all processes)
     running_count: int = 0
+    train_steps_s: float = 0.0    # time in training steps only (no evaluation, no state save)
+    eval_s: float = 0.0           # time in evaluations
+    real_tokens: int = 0          # training batches: real tokens and token slots (all processes)
+    token_slots: int = 0
+    eval_real_tokens: int = 0     # evaluation batches: the same
+    eval_token_slots: int = 0
     num_processes: int = 1
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's (e.g. the W&B run id)
 

@@ -96,6 +96,13 @@ def load_backbone_from_config(model_cfg: Mapping[str, Any]):
                                    "directory") from None
 
 
+def rounded(values: Any, digits: int = 3) -> Any:
+    """Floats of a nested dict to ``digits`` decimals (results.json's speed figures)."""
+    if isinstance(values, dict):
+        return {k: rounded(v, digits) for k, v in values.items()}
+    return round(values, digits) if isinstance(values, float) else values
+
+
 def draw_curves(output_dir: Path, title: str, primary_metric: str) -> None:
     """``curves.png`` from the run's ``metrics.jsonl``. The figure is a view: a plotting failure is logged, not
     raised, so that it never costs a finished run its results.json (the numbers stay in metrics.jsonl)."""
@@ -139,18 +146,23 @@ def _no_accelerator() -> bool:
     return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
-def make_accelerator(mixed_precision: str, grad_accum: int):
-    """An Accelerator; a mixed precision the device cannot run is a ``DeviceError`` (never a silent fp32 run)."""
+def make_accelerator(mixed_precision: str, grad_accum: int, find_unused_parameters: bool = False):
+    """An Accelerator; a mixed precision the device cannot run is a ``DeviceError`` (never a silent fp32 run).
+
+    DDP does not look for unused parameters (a graph traversal per step): the task models have none (the
+    encoders' pooler and XLNet's ``mask_emb`` are removed or frozen, ``dicenlp.models.base``);
+    ``find_unused_parameters`` is for a model of one's own that has some. Batches are copied to the GPU without
+    blocking (the loaders pin them, ``trainer.loader_options``)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
     _reset_accelerate_state()
+    cpu = _no_accelerator()
     try:
-        accelerator = Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum,
-                                  cpu=_no_accelerator(),
-                                  # encoders carry parameters a task head never uses (BERT's pooler, XLNet's
-                                  # mask_emb): DDP must not wait for their gradients
-                                  kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        accelerator = Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum, cpu=cpu,
+                                  dataloader_config=DataLoaderConfiguration(non_blocking=not cpu),
+                                  kwargs_handlers=[DistributedDataParallelKwargs(
+                                      find_unused_parameters=find_unused_parameters)])
     except ValueError as err:  # Accelerate's check of fp16/bf16 on a GPU or other device
         raise DeviceError(str(err), where="trainer.mixed_precision", expected="no, or a precision this device runs") \
             from None
@@ -181,7 +193,8 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
     task_cfg, model_cfg, loss_cfg = config["task"], config["model"], config["loss"]
     task = build_task_from_config(task_cfg)
     _distributed_env_from_submitit()
-    accelerator = make_accelerator(trainer_cfg.mixed_precision, trainer_cfg.grad_accum)
+    accelerator = make_accelerator(trainer_cfg.mixed_precision, trainer_cfg.grad_accum,
+                                   trainer_cfg.ddp_find_unused_parameters)
     output_dir = config["output_dir"]
     if accelerator.num_processes > 1:  # each rank composed its own config: use the main process's run dir
         own_dir, output_dir = output_dir, broadcast_object_list([output_dir])[0]
@@ -245,7 +258,7 @@ def run(cfg: DictConfig | dict) -> dict[str, Any]:
             "model": model_cfg["name_or_path"], "seed": seed,
             "primary_metric": task.primary_metric,
             "dev": fitted.dev, "test": fitted.test, "best_step": fitted.best_step, "total_steps": fitted.total_steps,
-            "train_time_s": round(fitted.train_time_s, 3), "examples_per_s": round(fitted.examples_per_s, 3),
+            "train_time_s": round(fitted.train_time_s, 3), "throughput": rounded(fitted.throughput),
             "num_processes": accelerator.num_processes, "mixed_precision": trainer_cfg.mixed_precision,
             "resumed_from_step": resumed.step if resumed else None, "data_repairs": task.data_repairs,
             "git_commit": commit, "output_dir": str(output_dir),

@@ -28,12 +28,15 @@ log = logging.getLogger(__name__)
 #: Config keys that may differ between a run and its resumption (they do not change what is computed).
 #: ``scale.caps``: the mini scale's caps of every dataset; a run uses its own (``task.params.max_examples``,
 #: compared as usual), so tuning another dataset's caps leaves its finished runs valid.
-RESUMABLE_CHANGES = ("output_dir", "trainer.resume", "trainer.num_workers", "logger.", "scale.caps.")
+RESUMABLE_CHANGES = ("output_dir", "trainer.resume", "trainer.num_workers", "trainer.pin_memory", "trainer.compile",
+                     "trainer.ddp_find_unused_parameters", "logger.", "scale.caps.")
+#: Keys added after runs were made, with the value under which a run computes what those runs computed: a config
+#: without the key (a saved one, or a hand-made one) counts as having that value (so finished runs are not redone; tf32 acts on GPUs only,
+#: and no run before it had been made on a GPU).
+ADDED_KEYS = {"trainer.group_by_length": False, "trainer.tf32": True}
 #: What a run writes into its folder (all removed before a new run reuses a folder; Hydra's own files stay).
 RUN_FILES = ("results.json", "config.yaml", METRICS_FILE, CURVES_FILE, "predictions_*.json", "checkpoint", "state",
              "state.tmp", "state.old", "best", "dev", "test", "wandb")
-
-
 
 
 @dataclass
@@ -48,7 +51,7 @@ class RunPlan:
 def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> list[str]:
     """``["trainer.lr: 3e-05 → 1e-05", ...]``: the differences that matter between two configs (not
     ``RESUMABLE_CHANGES``, nor the keys in ``ignore``; a key ending in "." stands for everything under it)."""
-    old, new = flatten(saved), flatten(current)
+    old, new = {**ADDED_KEYS, **flatten(saved)}, {**ADDED_KEYS, **flatten(current)}
     absent = object()
     skipped = (*RESUMABLE_CHANGES, *ignore)
     keys = sorted(k for k in set(old) | set(new)

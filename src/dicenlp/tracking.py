@@ -10,7 +10,7 @@ What a W&B run holds:
 * history: ``train/*`` every ``log_every`` steps and ``dev/*`` at every evaluation, against ``trainer/step``
   (the optimizer step; ``define_metric``), and ``dev/<primary>`` with its running maximum (``summary="max"``);
 * summary (``summary_of``): exactly results.json's numbers: the best checkpoint's ``dev/*`` and the ``test/*``
-  metrics, ``best_step`` ..., and for a paper-table cell ``paper/<metric>`` (the printed number) and
+  metrics, ``best_step`` ..., ``throughput/*`` (training speed, evaluation time), and for a paper-table cell ``paper/<metric>`` (the printed number) and
   ``delta/<metric>`` (ours − paper) on the split the paper reports, so the dashboard sorts cells by their gap;
 * ``per_class``: a table of per-class precision/recall/F1 (tasks that report ``f1_<class>``);
 * an artifact ``results-<run id>`` with results.json and config.yaml.
@@ -61,8 +61,8 @@ def summary_of(results: Mapping[str, Any]) -> dict[str, Any]:
     """The dashboard summary of a run: results.json's numbers, plus the paper's number and our difference."""
     summary: dict[str, Any] = {f"{split}/{k}": v for split in ("dev", "test")
                                for k, v in (results.get(split) or {}).items()}
-    summary.update({k: results[k] for k in ("best_step", "total_steps", "train_time_s", "examples_per_s")
-                    if k in results})
+    summary.update({k: results[k] for k in ("best_step", "total_steps", "train_time_s") if k in results})
+    summary.update(flatten(results.get("throughput") or {}, "throughput/"))  # throughput/real_token_fraction.eval
     split = reported_split(results)
     for metric, printed in (results.get("paper") or {}).items():
         if printed is None:

@@ -19,12 +19,30 @@ from torch import nn
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-class EncoderWithHead(nn.Module):
-    """``encoder`` (any ``AutoModel``) + task head; ``encode(batch)`` gives ``[B, L, H]`` hidden states."""
+def drop_unused_parameters(encoder: nn.Module, keep_pooler: bool = False) -> nn.Module:
+    """Remove what no task head uses, so that every trainable parameter gets a gradient at every step (DDP then
+    runs without ``find_unused_parameters``, which costs a graph traversal per step, and AdamW skips nothing):
 
-    def __init__(self, encoder: nn.Module) -> None:
+    * the pooler (``tanh(W h_[CLS] + b)`` of BERT, RoBERTa, XLM-R ...), unless ``keep_pooler`` (the sequence
+      classifier's summary): the same as loading with ``add_pooling_layer=False``, and not computed;
+    * XLNet's ``mask_emb``, the query stream's embedding of permutation-LM pre-training (used only with
+      ``target_mapping``): frozen (kept in the weights, so that the encoder still saves and loads as XLNet).
+    """
+    if not keep_pooler and getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+    mask_emb = getattr(encoder, "mask_emb", None)
+    if isinstance(mask_emb, nn.Parameter):
+        mask_emb.requires_grad_(False)
+    return encoder
+
+
+class EncoderWithHead(nn.Module):
+    """``encoder`` (any ``AutoModel``) + task head; ``encode(batch)`` gives ``[B, L, H]`` hidden states. The
+    encoder's parameters that the head does not use are dropped (``drop_unused_parameters``)."""
+
+    def __init__(self, encoder: nn.Module, uses_pooler: bool = False) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = drop_unused_parameters(encoder, keep_pooler=uses_pooler)
         self.hidden_size = encoder.config.hidden_size if hasattr(encoder.config, "hidden_size") else encoder.config.d_model
 
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -69,8 +69,9 @@ class SequenceClassifier(EncoderWithHead):
 
     def __init__(self, encoder: nn.Module, num_outputs: int, dropout: float | None = None,
                  pooling: str | None = None) -> None:
-        super().__init__(encoder)
-        self.pooling = pooling or pooling_for(encoder)
+        pooling = pooling or pooling_for(encoder)
+        super().__init__(encoder, uses_pooler=pooling == "pooler")
+        self.pooling = pooling
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
         if self.pooling == "pooler" and getattr(encoder, "pooler", None) is None:

@@ -84,6 +84,7 @@ class Task(abc.ABC):
         #: repairs made while reading, ``{file: {...}}`` (e.g. ill-formed BIO tags read as conlleval does); a run
         #: records them in results.json as ``data_repairs``
         self.data_repairs: dict[str, Any] = {}
+        self._lengths: dict[str, tuple[Any, np.ndarray]] = {}  # split → (its dataset, feature lengths)
 
     def plan_splits(self, splits: dict[str, Any], group_keys=None) -> dict[str, Any]:
         """Apply the split-offs and caps of ``self.data_plan`` to the splits as read and record the sizes used.
@@ -114,6 +115,33 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad a list of features into a batch of tensors (dynamic padding to the longest)."""
+
+    def lengths(self, split: str) -> np.ndarray:
+        """``[len(datasets[split])]`` int64: the tokens of each feature (its ``input_ids``), what ``collate``
+        pads to. The trainer orders evaluation by it (longest first, so batches hold features of equal length)
+        and groups training batches by it (``trainer.group_by_length``). Computed once per split; a task whose
+        features are composed on access overrides ``feature_lengths`` with a vectorised count."""
+        dataset = self.datasets[split]
+        cached = self._lengths.get(split)
+        if cached is None or cached[0] is not dataset:  # a new setup() made new features
+            lengths = np.asarray(self.feature_lengths(split), dtype=np.int64)
+            if lengths.shape != (len(dataset),):
+                raise RuntimeError(f"task {self.name!r}: {lengths.shape[0]} lengths for the {len(dataset)} "
+                                   f"features of {split!r}")
+            self._lengths[split] = cached = (dataset, lengths)
+        return cached[1]
+
+    def feature_lengths(self, split: str) -> np.ndarray:
+        """The ``input_ids`` length of every feature of ``split`` (``lengths`` caches it). An Arrow dataset
+        (``datasets.Dataset``) is read from its column without decoding the features; features without
+        ``input_ids`` have length 0 (they keep their order)."""
+        dataset = self.datasets[split]
+        column = getattr(dataset, "data", None)
+        if column is not None and "input_ids" in getattr(dataset, "column_names", ()):
+            import pyarrow.compute as pc
+
+            return pc.list_value_length(column.column("input_ids")).to_numpy(zero_copy_only=False)
+        return np.array([len(f["input_ids"]) if "input_ids" in f else 0 for f in dataset], dtype=np.int64)
 
     def label_counts(self) -> torch.Tensor:
         """Training-label counts per class (for WCE weights, PAPER.md §2.3). Optional."""

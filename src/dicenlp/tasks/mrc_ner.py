@@ -161,6 +161,16 @@ class MrcNerFeatures(torch.utils.data.Dataset):
         return {"feature_index": int(k), "input_ids": ids, "token_type_ids": tt, "start_labels": start_labels,
                 "end_labels": end_labels, "gold_spans": spans}
 
+    def lengths(self) -> np.ndarray:
+        """``[len(self)]`` int64: the tokens of every feature (special tokens + query + the context words that fit),
+        the length ``__getitem__`` composes, without composing it."""
+        query = np.array([len(q) for q in self.query_ids], np.int64) + self.template.n_special  # [T]
+        context = np.zeros((len(self.sentences), self.n_types), np.int64)
+        for s, last in enumerate(self.last_tok):  # kept words: those whose last token fits the type's budget
+            n_words = np.searchsorted(last, self.budgets, side="left")
+            context[s] = np.where(n_words > 0, last[np.maximum(n_words - 1, 0)] + 1, 0) if len(last) else 0
+        return (context + query[None, :]).reshape(-1)  # item k = (sentence k // T, type k % T)
+
     def label_counts(self) -> np.ndarray:
         """``[negatives, positives]`` over the start and end decisions of every feature (for WCE)."""
         pos = neg = 0
@@ -357,6 +367,9 @@ class MrcNerTask(Task):
 
     def label_counts(self) -> torch.Tensor:
         return torch.as_tensor(self.datasets["train"].label_counts())
+
+    def feature_lengths(self, split: str) -> np.ndarray:
+        return self.datasets[split].lengths()
 
     # ----------------------------------------------------------------- model and loss
     def build_model(self, encoder: nn.Module, loss_fn: nn.Module) -> nn.Module:
