@@ -151,7 +151,6 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
 ]
 
 
-
 @dataclass
 class FitResult:
     dev: dict[str, float] | None
