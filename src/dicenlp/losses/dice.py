@@ -30,13 +30,18 @@ def ohem_keep(score: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.T
     ranks every row. Args: score [N, U], p or log p; y [N, U]; valid: [N] bool, the rows that count. Returns a
     bool keep mask [N, U].
     """
-    pos, neg = y > 0.5, y <= 0.5
+    pos = y if y.dtype == torch.bool else y > 0.5
     if valid is not None:
-        pos, neg = pos & valid[:, None], neg & valid[:, None]
+        pos = pos & valid[:, None]
+    n_pos = pos.sum(0)
+    n_neg = (len(y) if valid is None else valid.sum()) - n_pos
     # +1e-9: ⌊0.29 · 100⌋ must be 29, not 28 (0.29 * 100 = 28.999999999999996 in binary floating point)
-    k = torch.minimum(neg.sum(0), torch.floor(pos.sum(0).double() * ratio + 1e-9).long())
+    k = torch.minimum(n_neg, torch.floor(n_pos.double() * ratio + 1e-9).long())
     k_max = score.shape[0] if torch.compiler.is_compiling() else int(k.max())
-    hardest = torch.where(neg, score.detach(), -math.inf).topk(k_max, dim=0).indices  # [k_max, U], hardest first
+    ranked = score.detach().clamp(min=torch.finfo(score.dtype).min).masked_fill_(pos, -math.inf)  # negatives > -inf
+    if valid is not None:
+        ranked.masked_fill_(~valid[:, None], -math.inf)
+    hardest = ranked.topk(k_max, dim=0).indices  # [k_max, U], hardest first
     take = torch.arange(k_max, device=score.device)[:, None] < k  # the first k_u of unit u
     return pos | torch.zeros_like(pos).scatter_(0, hardest, take)
 
@@ -79,12 +84,11 @@ class _DiceFamily(Loss):
 
     def loss(self, flat: Flat) -> torch.Tensor:
         log_p, log_s, log_s_t, top = self.log_scores(flat)
-        log_k = flat.valid.log()[:, None]  # log k: 0 kept, -inf dropped; [N, 1], with OHEM [N, U]
+        valid, t = flat.valid[:, None], flat.y[:, None]
+        kept = None  # OHEM's keep mask [N, U]; None: every valid position
         if self.ohem_ratio > 0:
-            pos = torch.zeros_like(log_p, dtype=torch.bool).scatter_(1, flat.y[:, None], True) \
-                if flat.multiclass else flat.y[:, None]
-            keep = ohem_keep(log_p, pos, self.ohem_ratio, flat.valid > 0)
-            log_k = torch.zeros_like(log_p).masked_fill_(~keep, -math.inf)
+            pos = torch.zeros_like(log_p, dtype=torch.bool).scatter_(1, t, True) if flat.multiclass else t
+            kept = ohem_keep(log_p, pos, self.ohem_ratio, flat.valid > 0)
         g, per_example = self.smooth, self.reduction == "mean"
 
         def f(s, y):  # the summed terms of one entry: [n, d], or per example [1 - (n + γ) / (d + γ)]
@@ -92,32 +96,35 @@ class _DiceFamily(Loss):
             return [1 - ratio(n + g, d + g, g)] if per_example else [n, d]
 
         if not flat.multiclass:
-            sums = [(log_k.exp() * v).sum(0) for v in f(log_s.exp(), flat.y[:, None])]
+            keep = valid if kept is None else kept.to(valid)
+            sums = [(keep * v).sum(0) for v in f(log_s.exp(), t)]
         else:
             log_c, k = self.negative
 
             def negative(log_s, log_k, inplace=False):  # the last of f(s, 0) (n(s, 0) = 0), weight k, from log s
-                log_d = (log_s.mul_(k) if inplace else log_s.mul(k)).add_(log_k + log_c)
+                log_d = (log_s.mul_(k) if inplace else log_s.mul(k)).add_(log_k)
+                log_d = log_d.add_(log_c) if log_c else log_d
                 if not per_example:
                     return log_d.exp_()
                 return log_d.sub_(math.log(g)).sigmoid_() if g > 0 else (log_d > -math.inf).to(log_d)
 
-            t, log_valid = flat.y[:, None], flat.valid.log()[:, None]
+            log_valid = valid.log()  # log k: 0 kept, -inf dropped
+            log_k = log_valid if kept is None else torch.full_like(log_p, -math.inf).masked_fill_(kept, 0.0)
             sums = [negative(log_s, log_k, inplace=log_s is not log_p).sum(0)]  # (log p̃ is ours to overwrite)
             sums = sums if per_example else [torch.zeros_like(sums[0]), *sums]
             # at the target: the true f(s_t, 1) instead of the dense f(s_t, 0) (-inf in log_s: DSC's top class)
-            fix = [flat.valid[:, None] * v for v in f(log_s_t.exp(), 1.0)]
+            fix = [valid * v for v in f(log_s_t.exp(), 1.0)]
             fix[-1] = fix[-1] - negative(log_s_t if top is None else torch.where(top[0] == t, -math.inf, log_s_t),
                                          log_valid)
             sums = [s.index_add(0, t[:, 0], v[:, 0]) for s, v in zip(sums, fix)]
             if top is not None:  # DSC: the top class m of a row whose target it is not
                 m = top[0]
-                fix_m = (m != t) * negative(top[1], log_k if log_k.shape[1] == 1 else log_k.gather(1, m))
+                fix_m = (m != t) * negative(top[1], log_valid if kept is None else log_k.gather(1, m))
                 sums[-1] = sums[-1].index_add(0, m[:, 0], fix_m[:, 0])
         if not per_example:  # Eq. 8: one ratio per unit over the set
             n, d = sums
             return (1 - ratio(n + g, d + g, g)).mean()
-        return (sums[0] / log_k.exp().sum(0).clamp(min=1)).mean()  # Eqs. 7, 10, 12
+        return (sums[0] / (valid.sum() if kept is None else kept.sum(0)).clamp(min=1)).mean()  # Eqs. 7, 10, 12
 
 
 class DiceLoss(_DiceFamily):
@@ -177,7 +184,7 @@ class SelfAdjustingDiceLoss(DiceLoss):
         m, t = log_p.detach().max(-1, keepdim=True).indices, flat.y[:, None]
         others = log_p.scatter(1, m, -math.inf)  # log p_j, j ≠ m: p_j ≤ 1/2
         shift = others.detach().amax(-1, keepdim=True).clamp(min=LOG_ZERO)  # (all others -inf: log 0 ≈ -1e30)
-        e = (others - shift).exp()  # p_j / e^shift ≤ 1, 0 at m
+        e = (others - shift).exp_()  # p_j / e^shift ≤ 1, 0 at m
         log_1mp_m = e.sum(-1, keepdim=True).clamp(min=1).log() + shift  # log(1 - p_m) = log Σ_{j≠m} p_j
         log_1mp = torch.addcmul(torch.ones_like(shift), e, -shift.exp()).log()  # log(1 - p_j), 0 at m
         log_p_m, log_p_t = log_p.gather(1, torch.cat([m, t], 1)).split(1, 1)
