@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .base import LOG_ZERO, Flat, Loss, check_reduction
+from .base import Flat, Loss, check_reduction, drop_class
 
 
 def ohem_keep(score: torch.Tensor, y: torch.Tensor, ratio: float, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -182,10 +182,7 @@ class SelfAdjustingDiceLoss(DiceLoss):
             return log_p, log_p + a * F.logsigmoid(-flat.x)[:, None], None, None
         log_p = torch.log_softmax(flat.x, -1)
         m, t = log_p.detach().max(-1, keepdim=True).indices, flat.y[:, None]
-        others = log_p.scatter(1, m, -math.inf)  # log p_j, j ≠ m: p_j ≤ 1/2
-        shift = others.detach().amax(-1, keepdim=True).clamp(min=LOG_ZERO)  # (all others -inf: log 0 ≈ -1e30)
-        e = (others - shift).exp_()  # p_j / e^shift ≤ 1, 0 at m
-        log_1mp_m = e.sum(-1, keepdim=True).clamp(min=1).log() + shift  # log(1 - p_m) = log Σ_{j≠m} p_j
+        others, e, shift, log_1mp_m = drop_class(log_p, m)  # log p_j (j ≠ m: p_j ≤ 1/2), p_j / e^shift, ...
         log_1mp = torch.addcmul(torch.ones_like(shift), e, -shift.exp()).log()  # log(1 - p_j), 0 at m
         log_p_m, log_p_t = log_p.gather(1, torch.cat([m, t], 1)).split(1, 1)
         top = log_p_m + a * log_1mp_m
