@@ -55,14 +55,14 @@ def ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
 
 
 class _DiceFamily(Loss):
-    """The shared core (module docstring); a subclass gives ``terms(s, y) -> (n, d)``, the denominator of a
-    negative entry as ``negative = (log c, k)``, d(s, 0) = c s^k, and may change ``log_scores``. ``smooth`` γ (1,
-    as in the paper), ``reduction`` "batch" | "mean", ``ohem_ratio`` (0: off; :func:`ohem_keep`). A binary
-    decision is one logit and a sigmoid (as the official code does for MRPC and MRC start/end).
+    """The shared core (module docstring): a subclass gives ``terms(s, y) -> (n, d)``, a negative entry's
+    denominator d(s, 0) = c s^k as ``negative = (log c, k)``, and may change ``log_scores``. ``smooth`` γ (1, as in
+    the paper), ``reduction`` "batch" | "mean", ``ohem_ratio`` (0: off; :func:`ohem_keep`). A binary decision is
+    one logit and a sigmoid (as the official code does for MRPC and MRC start/end).
 
-    Multi-class targets are one-hot and neither y nor s is formed: every entry is summed as a negative, from
-    log s in place (n(s, 0) = 0, d(s, 0) = c s^k; per example 1 - γ/(d + γ) = σ(log d - log γ)), and f(s, 1) -
-    f(s, 0) is added at each row's target class, an [N] correction (as is DSC's top class, see its score).
+    Multi-class targets are one-hot, and neither y nor s is formed: every entry is summed as a negative from
+    log s, in place (n(s, 0) = 0; per example 1 - γ/(d + γ) = σ(log d - log γ)); then, an [N] correction, each
+    row's target class gets f(s, 1) instead of f(s, 0) (and DSC's top class its exact value, see its score).
     """
 
     binary_head = "sigmoid"
