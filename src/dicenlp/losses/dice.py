@@ -102,15 +102,20 @@ class _DiceFamily(Loss):
             log_c, k = self.negative
 
             def negative(log_s, log_k, inplace=False):  # the last of f(s, 0) (n(s, 0) = 0), weight k, from log s
-                log_d = (log_s.mul_(k) if inplace else log_s.mul(k)).add_(log_k)
-                log_d = log_d.add_(log_c) if log_c else log_d
+                if inplace:  # (DSC's log p̃ is ours to overwrite; log p is saved by log_softmax)
+                    log_d = (log_s.mul_(k) if k != 1 else log_s).add_(log_k)
+                else:
+                    log_d = torch.add(log_k, log_s, alpha=k)
+                log_d = log_d.add_(log_c) if log_c else log_d  # log k + log d(s, 0)
                 if not per_example:
                     return log_d.exp_()
-                return log_d.sub_(math.log(g)).sigmoid_() if g > 0 else (log_d > -math.inf).to(log_d)
+                if g == 0:
+                    return (log_d > -math.inf).to(log_d)  # 1 - 0/d: 1, or 0 where d = 0 (see ratio)
+                return (log_d.sub_(math.log(g)) if g != 1 else log_d).sigmoid_()  # 1 - γ/(d + γ)
 
             log_valid = valid.log()  # log k: 0 kept, -inf dropped
             log_k = log_valid if kept is None else torch.full_like(log_p, -math.inf).masked_fill_(kept, 0.0)
-            sums = [negative(log_s, log_k, inplace=log_s is not log_p).sum(0)]  # (log p̃ is ours to overwrite)
+            sums = [negative(log_s, log_k, inplace=log_s is not log_p).sum(0)]
             sums = sums if per_example else [torch.zeros_like(sums[0]), *sums]
             # at the target: the true f(s_t, 1) instead of the dense f(s_t, 0) (-inf in log_s: DSC's top class)
             fix = [valid * v for v in f(log_s_t.exp(), 1.0)]
@@ -183,12 +188,12 @@ class SelfAdjustingDiceLoss(DiceLoss):
         log_p = torch.log_softmax(flat.x, -1)
         m, t = log_p.detach().max(-1, keepdim=True).indices, flat.y[:, None]
         others, e, shift, log_1mp_m = drop_class(log_p, m)  # log p_j (j ≠ m: p_j ≤ 1/2), p_j / e^shift, ...
-        log_1mp = torch.addcmul(torch.ones_like(shift), e, -shift.exp()).log()  # log(1 - p_j), 0 at m
+        log_1mp = e.mul(-shift.exp()).add_(1).log()  # log(1 - p_j), 0 at m
         log_p_m, log_p_t = log_p.gather(1, torch.cat([m, t], 1)).split(1, 1)
         top = log_p_m + a * log_1mp_m
         is_m = m == t  # (a safe input where the other branch is taken)
         log_s_t = torch.where(is_m, top, log_p_t + a * torch.log1p(-torch.where(is_m, -math.inf, log_p_t).exp()))
-        return log_p, torch.add(others, log_1mp, alpha=a), log_s_t, (m, top)
+        return log_p, log_1mp.mul_(a).add_(others), log_s_t, (m, top)
 
 
 class TverskyLoss(_DiceFamily):
