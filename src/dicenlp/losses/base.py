@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 
-
 @dataclass
 class Flat:
     """Inputs after :func:`flatten`: ``x`` [N] or [N, C] logits (0 where ignored), ``y`` [N] float targets (binary)

@@ -55,14 +55,12 @@ def ratio(num: torch.Tensor, den: torch.Tensor, smooth: float) -> torch.Tensor:
 
 
 class _DiceFamily(Loss):
-    """The shared core (module docstring): a subclass gives ``terms(s, y) -> (n, d)``, a negative entry's
+    """The shared core (module docstring): a subclass gives ``terms(s, y) -> (n, d)`` and a negative entry's
     denominator d(s, 0) = c s^k as ``negative = (log c, k)``, and may change ``log_scores``. ``smooth`` γ (1, as in
     the paper), ``reduction`` "batch" | "mean", ``ohem_ratio`` (0: off; :func:`ohem_keep`). A binary decision is
-    one logit and a sigmoid (as the official code does for MRPC and MRC start/end).
-
-    Multi-class targets are one-hot, and neither y nor s is formed: every entry is summed as a negative from
-    log s, in place (n(s, 0) = 0; per example 1 - γ/(d + γ) = σ(log d - log γ)); then, an [N] correction, each
-    row's target class gets f(s, 1) instead of f(s, 0) (and DSC's top class its exact value, see its score).
+    one logit and a sigmoid (as the official code does for MRPC and MRC start/end). Multi-class targets are
+    one-hot, never formed: every entry is summed as a negative (n = 0) from log s, then each row's target class
+    gets f(s, 1) instead of f(s, 0), an [N] correction (docs/losses.md).
     """
 
     binary_head = "sigmoid"
@@ -147,9 +145,7 @@ class DiceLoss(_DiceFamily):
         super().__init__(smooth=smooth, reduction=reduction, ohem_ratio=ohem_ratio)
         self.square_denominator = bool(square_denominator)
 
-    @property
-    def negative(self):
-        return 0.0, (2 if self.square_denominator else 1)
+    negative = property(lambda self: (0.0, 2 if self.square_denominator else 1))  # d(p, 0) = p^k
 
     def terms(self, s, y):
         return 2 * y * s, (s * s + y * y if self.square_denominator else s + y)
@@ -214,9 +210,7 @@ class TverskyLoss(_DiceFamily):
             raise ValueError(f"alpha and beta must be >= 0, got {alpha}, {beta}")
         self.alpha, self.beta = float(alpha), float(beta)
 
-    @property
-    def negative(self):
-        return (math.log(self.alpha) if self.alpha > 0 else -math.inf), 1
+    negative = property(lambda self: (math.log(self.alpha) if self.alpha > 0 else -math.inf, 1))  # d(p, 0) = α p
 
     def terms(self, p, y):
         return y * p, y * p + self.alpha * (1 - y) * p + self.beta * y * (1 - p)
