@@ -73,15 +73,15 @@ class _DiceFamily(Loss):
         self.reduction = check_reduction(reduction, ("batch", "mean"))
 
     def log_scores(self, flat: Flat):
-        """(log p [N, U], log s [N, U], log s at the target [N, 1] (multi-class), top): here s = p, top None."""
+        """(log p [N, U], log s [N, U], log s at the target [N, 1] (multi-class)): here s = p."""
         if not flat.multiclass:
             log_p = F.logsigmoid(flat.x)[:, None]
-            return log_p, log_p, None, None
+            return log_p, log_p, None
         log_p = torch.log_softmax(flat.x, -1)
-        return log_p, log_p, log_p.gather(1, flat.y[:, None]), None
+        return log_p, log_p, log_p.gather(1, flat.y[:, None])
 
     def loss(self, flat: Flat) -> torch.Tensor:
-        log_p, log_s, log_s_t, top = self.log_scores(flat)
+        log_p, log_s, log_s_t = self.log_scores(flat)
         valid, t = flat.valid[:, None], flat.y[:, None]
         kept = None  # OHEM's keep mask [N, U]; None: every valid position
         if self.ohem_ratio > 0:
@@ -115,15 +115,9 @@ class _DiceFamily(Loss):
             log_k = log_valid if kept is None else torch.full_like(log_p, -math.inf).masked_fill_(kept, 0.0)
             sums = [negative(log_s, log_k, inplace=log_s is not log_p).sum(0)]
             sums = sums if per_example else [torch.zeros_like(sums[0]), *sums]
-            # at the target: the true f(s_t, 1) instead of the dense f(s_t, 0) (-inf in log_s: DSC's top class)
-            fix = [valid * v for v in f(log_s_t.exp(), 1.0)]
-            fix[-1] = fix[-1] - negative(log_s_t if top is None else torch.where(top[0] == t, -math.inf, log_s_t),
-                                         log_valid)
+            fix = [valid * v for v in f(log_s_t.exp(), 1.0)]  # at the target: f(s_t, 1) instead of f(s_t, 0)
+            fix[-1] = fix[-1] - negative(log_s_t, log_valid)
             sums = [s.index_add(0, t[:, 0], v[:, 0]) for s, v in zip(sums, fix)]
-            if top is not None:  # DSC: the top class m of a row whose target it is not
-                m = top[0]
-                fix_m = (m != t) * negative(top[1], log_valid if kept is None else log_k.gather(1, m))
-                sums[-1] = sums[-1].index_add(0, m[:, 0], fix_m[:, 0])
         if not per_example:  # Eq. 8: one ratio per unit over the set
             n, d = sums
             return (1 - ratio(n + g, d + g, g)).mean()
@@ -159,9 +153,9 @@ class SelfAdjustingDiceLoss(DiceLoss):
         batch, k = 2, α = 0.01 (official scripts):  1 - (2 Σ p̃ y + γ) / (Σ p̃² + Σ y² + γ)
 
     log p̃ = log p + α log(1 - p) with both logs from the logits: binary, logsigmoid(±x); multi-class,
-    log_softmax and log(1 - p) = log1p(-p), exact where p ≤ 1/2 (every class but a row's top one), and for the
-    top class m the logsumexp of the others' log p. So p̃ and its gradient are exact where p rounds to 1, where
-    the official ``(1 - p) ** α`` has a NaN gradient (unbounded for α < 1). α = 0 is :class:`DiceLoss`.
+    log_softmax and log(1 - p), exact where p ≤ 1/2 (every class but a row's top one m), and for m the logsumexp
+    of the others' log p (``drop_class``). So p̃ and its gradient are exact where p rounds to 1, where the
+    official ``(1 - p) ** α`` has a NaN gradient (unbounded for α < 1). α = 0 is :class:`DiceLoss`.
     Defaults: the official recipe (set level, squared, α = 0.01, γ = 1); per example, α = 1 makes a positive's
     loss symmetric about p = 0.5 and a confident false positive free (docs/losses.md).
     """
@@ -175,12 +169,11 @@ class SelfAdjustingDiceLoss(DiceLoss):
         self.alpha = float(alpha)
 
     def log_scores(self, flat):
-        """log p̃ = log p + α log(1 - p); multi-class: -inf in the dense log p̃ at each row's top class m, whose
-        value is top = (m, log p̃_m) [N, 1] (class docstring)."""
+        """log p̃ = log p + α log(1 - p) (class docstring)."""
         a = self.alpha
         if not flat.multiclass:
             log_p = F.logsigmoid(flat.x)[:, None]
-            return log_p, log_p + a * F.logsigmoid(-flat.x)[:, None], None, None
+            return log_p, log_p + a * F.logsigmoid(-flat.x)[:, None], None
         log_p = torch.log_softmax(flat.x, -1)
         m, t = log_p.detach().max(-1, keepdim=True).indices, flat.y[:, None]
         others, e, shift, log_1mp_m = drop_class(log_p, m)  # log p_j (j ≠ m: p_j ≤ 1/2), p_j / e^shift, ...
@@ -189,7 +182,7 @@ class SelfAdjustingDiceLoss(DiceLoss):
         top = log_p_m + a * log_1mp_m
         is_m = m == t  # (a safe input where the other branch is taken)
         log_s_t = torch.where(is_m, top, log_p_t + a * torch.log1p(-torch.where(is_m, -math.inf, log_p_t).exp()))
-        return log_p, log_1mp.mul_(a).add_(others), log_s_t, (m, top)
+        return log_p, log_1mp.mul_(a).add_(others).scatter_(1, m, top), log_s_t
 
 
 class TverskyLoss(_DiceFamily):
