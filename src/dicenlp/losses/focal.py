@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import LOG_ZERO, Flat, PositionLoss, logsumexp
+from .base import Flat, PositionLoss, drop_class
 
 
 class FocalLoss(PositionLoss):
@@ -30,8 +30,7 @@ class FocalLoss(PositionLoss):
         if flat.multiclass:
             log_p = torch.log_softmax(flat.x, -1)
             t = flat.y[:, None]
-            log_pt = log_p.gather(-1, t)
-            log_1m_pt = logsumexp(log_p.scatter(-1, t, LOG_ZERO))  # log(1 - p_t) = log Σ_{j≠t} p_j: exact
+            log_pt, log_1m_pt = log_p.gather(-1, t), drop_class(log_p, t)[3]  # log p_t, log(1 - p_t): exact
             per_position = (-torch.exp(g * log_1m_pt) * log_pt).squeeze(-1)
         else:
             y, log_p, log_q = flat.y, F.logsigmoid(flat.x), F.logsigmoid(-flat.x)  # log p, log(1 - p)
